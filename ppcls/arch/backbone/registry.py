@@ -1,0 +1,4 @@
+"""The architecture registry: every model builder registers itself here by name."""
+from ppcls.utils.registry import Registry
+
+MODELS = Registry("architecture")

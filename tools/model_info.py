@@ -1,0 +1,35 @@
+"""Parameters and multiply-adds of a registered architecture.
+
+    python tools/model_info.py --arch MicroNet_M3 [--image-size 224] [--class-num 1000] [--json]
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppcls.arch import build_model  # noqa: E402
+from ppcls.arch.complexity import count_madds, count_params  # noqa: E402
+from ppcls.utils.cli import run_cli  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", required=True, help="registered architecture name")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--class-num", type=int, default=1000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    model = build_model({"name": args.arch, "class_num": args.class_num})
+    info = {"arch": args.arch, "image_size": args.image_size, "class_num": args.class_num,
+            "params": count_params(model), "madds": count_madds(model, args.image_size)}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"{args.arch} @ {args.image_size}x{args.image_size}, {args.class_num} classes: "
+              f"{info['params'] / 1e6:.3f} M params, {info['madds'] / 1e6:.2f} M multiply-adds")
+
+
+if __name__ == "__main__":
+    run_cli(main)
