@@ -1,0 +1,59 @@
+"""Automatic mixed precision from the ``AMP`` section: float16 on GPU, bfloat16 on CPU."""
+import contextlib
+
+import paddle
+
+from ppcls.utils import logger
+from ppcls.utils.errors import ConfigError
+
+
+class MixedPrecision:
+    """``AMP: {use_amp, level: O1|O2, scale_loss, use_dynamic_loss_scaling}``.
+
+    Disabled when the section is absent or ``use_amp`` is false. float16 needs a GPU; on CPU
+    bfloat16 is used instead (no loss scaling needed), with a warning.
+    """
+
+    def __init__(self, config, device):
+        config = config or {}
+        self.enabled = bool(config.get("use_amp", False))
+        self.level = str(config.get("level", "O1")).upper()
+        if self.level not in ("O1", "O2"):
+            raise ConfigError(f"AMP.level must be O1 or O2, got {self.level}")
+        self.dtype = "float16" if device == "gpu" else "bfloat16"
+        if self.enabled and self.dtype == "bfloat16":
+            logger.warning("AMP on CPU: float16 needs a GPU, using bfloat16 without loss scaling")
+        self.scaler = None
+        if self.enabled and self.dtype == "float16":
+            self.scaler = paddle.amp.GradScaler(
+                init_loss_scaling=float(config.get("scale_loss", 65536.0)),
+                use_dynamic_loss_scaling=bool(config.get("use_dynamic_loss_scaling", True)))
+
+    def decorate(self, model, optimizer):
+        """O2 keeps the model in low precision (master weights in float32)."""
+        if self.enabled and self.level == "O2":
+            return paddle.amp.decorate(model, optimizer, level="O2", dtype=self.dtype)
+        return model, optimizer
+
+    def autocast(self):
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level=self.level, dtype=self.dtype)
+
+    def step(self, loss, optimizer):
+        """Backward and optimizer step, through the loss scaler when there is one."""
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        optimizer.clear_grad()
+
+    def state_dict(self):
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def set_state_dict(self, state):
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)

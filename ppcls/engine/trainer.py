@@ -1,0 +1,224 @@
+"""The training loop: build the parts a config names, train, evaluate, checkpoint, resume."""
+import math
+import os
+
+import paddle
+
+from ppcls.arch import build_model
+from ppcls.data import build_dataloader, set_loader_epoch
+from ppcls.engine.amp import MixedPrecision
+from ppcls.engine.ema import ModelEMA
+from ppcls.engine.evaluator import evaluate
+from ppcls.engine.meters import MeterGroup, Timer
+from ppcls.engine.setup import run_dir, seed_everything, select_device
+from ppcls.loss import build_loss
+from ppcls.metric import build_metrics
+from ppcls.optimizer import build_optimizer
+from ppcls.utils import dist, logger
+from ppcls.utils.checkpoint import load_checkpoint, save_checkpoint
+from ppcls.utils.errors import ConfigError, PPClsError
+from ppcls.utils.weights import load_state_dict, load_weights
+
+
+class NonFiniteLossError(PPClsError):
+    """The loss became NaN or infinite and ``Global.skip_nan_steps`` is off."""
+
+
+class TrainState:
+    """Progress that a checkpoint must restore: epoch, step and the best evaluation so far."""
+
+    def __init__(self):
+        self.epoch, self.global_step = 0, 0
+        self.best_metric, self.best_epoch = float("-inf"), None
+
+    def state_dict(self):
+        return dict(self.__dict__)
+
+    def set_state_dict(self, state):
+        for key in self.__dict__:
+            setattr(self, key, state[key])
+
+
+class VisualDLWriter:
+    """Scalars to VisualDL on rank 0 when ``Global.use_visualdl`` is on."""
+
+    def __init__(self, enabled, logdir):
+        self.writer = None
+        if enabled and dist.is_main():
+            try:
+                from visualdl import LogWriter
+            except ImportError:
+                raise ConfigError("Global.use_visualdl is True but VisualDL is not installed: "
+                                  "pip install visualdl") from None
+            self.writer = LogWriter(logdir=logdir)
+
+    def add_scalars(self, prefix, values, step):
+        if self.writer is not None:
+            for name, value in values.items():
+                self.writer.add_scalar(tag=f"{prefix}/{name}", value=value, step=step)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Trainer:
+    """Train ``config`` from scratch, from ``Global.pretrained_model``, or resume ``Global.checkpoints``."""
+
+    def __init__(self, config):
+        self.config, glob = config, config["Global"]
+        self.device = select_device(glob.get("device", "cpu"))
+        dist.init_parallel()
+        self.seed = int(glob.get("seed", 0) or 0)
+        seed_everything(self.seed)
+        self.output_dir = run_dir(config)
+        self.epochs = int(glob["epochs"])
+        self.print_batch_step = int(glob.get("print_batch_step", 10))
+        self.skip_nan_steps = bool(glob.get("skip_nan_steps", False))
+        self.train_loader = build_dataloader(config["DataLoader"], "Train", self.device, self.seed)
+        self.eval_loader = None
+        if glob.get("eval_during_train", False):
+            self.eval_loader = build_dataloader(config["DataLoader"], "Eval", self.device, self.seed)
+        self.model = build_model(config["Arch"])
+        if glob.get("pretrained_model"):
+            load_weights(self.model, glob["pretrained_model"])
+        self.train_loss = build_loss(config["Loss"]["Train"])
+        self.eval_loss = build_loss(config["Loss"].get("Eval"))
+        metric_cfg = config.get("Metric") or {}
+        self.train_metrics = build_metrics(metric_cfg.get("Train"))
+        self.eval_metrics = build_metrics(metric_cfg.get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
+        self.optimizer, self.lr = build_optimizer(config["Optimizer"], self.epochs,
+                                                  len(self.train_loader), self.model.parameters())
+        self.amp = MixedPrecision(config.get("AMP"), self.device)
+        self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
+        ema_cfg = config.get("EMA")
+        self.ema = ModelEMA(self.model, float(ema_cfg.get("decay", 0.9999))) if ema_cfg else None
+        self.state = TrainState()
+        if glob.get("checkpoints"):
+            self._resume(glob["checkpoints"])
+        self.network = paddle.DataParallel(self.model) if dist.world_size() > 1 else self.model
+        if glob.get("to_static", False):
+            self.network = paddle.jit.to_static(self.network, full_graph=True)
+        self.visualdl = VisualDLWriter(glob.get("use_visualdl", False), os.path.join(self.output_dir, "vdl"))
+
+    def run(self):
+        """Train the remaining epochs; returns the last evaluation (or None)."""
+        results = None
+        for epoch in range(self.state.epoch + 1, self.epochs + 1):
+            self.train_epoch(epoch)
+            self.state.epoch = epoch
+            if self._should_eval(epoch):
+                results = self._evaluate_and_track(epoch)
+            self._save_epoch(epoch)
+        self.visualdl.close()
+        return results
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        seed_everything(self.seed + epoch)
+        set_loader_epoch(self.train_loader, epoch)
+        meters, timer = MeterGroup(), Timer()
+        steps = len(self.train_loader)
+        for step, (images, labels) in enumerate(self.train_loader):
+            timer.tick()
+            values = self.train_step(images, labels, epoch, step)
+            timer.tock()
+            meters.update(values, images.shape[0])
+            if step % self.print_batch_step == 0 or step == steps - 1:
+                remaining = (self.epochs - epoch) * steps + steps - step - 1
+                logger.info("[Train][Epoch %d/%d][Iter: %d/%d]lr(%s): %.8f, %s, %s", epoch, self.epochs,
+                            step, steps, type(self.lr).__name__, self.lr.last_lr, meters.format(),
+                            timer.format(images.shape[0] * dist.world_size(), remaining))
+                self.visualdl.add_scalars("train", dict(values, lr=self.lr.last_lr), self.state.global_step)
+        logger.info("[Train][Epoch %d/%d][Avg]%s", epoch, self.epochs, meters.format())
+
+    def train_step(self, images, labels, epoch, step):
+        """One forward/backward/update; returns the logged values of this batch."""
+        with self.amp.autocast():
+            logits = self.network(images)
+            losses = self.train_loss(logits, labels)
+        loss = losses["loss"]
+        if not math.isfinite(loss.item()):
+            return self._non_finite(epoch, step)
+        self.amp.step(loss, self.optimizer)
+        self.lr.step()
+        self.state.global_step += 1
+        if self.ema is not None:
+            self.ema.update(self.model)
+        values = {name: value.item() for name, value in losses.items()}
+        if self.train_metrics is not None:
+            values.update({k: v.item() for k, v in self.train_metrics(logits.astype("float32"), labels).items()})
+        return values
+
+    def _non_finite(self, epoch, step):
+        where = f"epoch {epoch}, iteration {step}"
+        if not self.skip_nan_steps:
+            latest = os.path.join(self.output_dir, "latest")
+            last_good = latest if os.path.exists(latest + ".pdstates") else "none (no checkpoint saved yet)"
+            raise NonFiniteLossError(f"the loss is not finite at {where}; training stopped. "
+                                     f"Last good checkpoint: {last_good}")
+        logger.warning("non-finite loss at %s: step skipped (Global.skip_nan_steps)", where)
+        self.optimizer.clear_grad()
+        self.lr.step()
+        return {}
+
+    def _should_eval(self, epoch):
+        glob = self.config["Global"]
+        return (self.eval_loader is not None and epoch >= int(glob.get("start_eval_epoch", 0))
+                and epoch % int(glob.get("eval_interval", 1)) == 0)
+
+    def _evaluate_and_track(self, epoch):
+        results = evaluate(self.network, self.eval_loader, self.eval_loss, self.eval_metrics, epoch,
+                           self.print_batch_step)
+        self.visualdl.add_scalars("eval", results, epoch)
+        main_metric = next(iter(results))
+        if results[main_metric] > self.state.best_metric:
+            self.state.best_metric, self.state.best_epoch = results[main_metric], epoch
+            self.save("best_model")
+        logger.info("[Eval][Epoch %d][best metric: %.5f]", epoch, self.state.best_metric)
+        if self.ema is not None:
+            ema_results = self._evaluate_ema(epoch)
+            logger.info("[Eval][Epoch %d][EMA]%s", epoch, ", ".join(f"{k}: {v:.5f}" for k, v in ema_results.items()))
+        return results
+
+    def _evaluate_ema(self, epoch):
+        live = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.set_state_dict(self.ema.state_dict())
+        try:
+            return evaluate(self.network, self.eval_loader, self.eval_loss, self.eval_metrics, epoch,
+                            self.print_batch_step)
+        finally:
+            self.model.set_state_dict(live)
+
+    def _save_epoch(self, epoch):
+        interval = int(self.config["Global"].get("save_interval", 1))
+        if interval > 0 and epoch % interval == 0:
+            self.save(f"epoch_{epoch}")
+        self.save("latest")
+
+    @dist.main_only
+    def save(self, name):
+        prefix = os.path.join(self.output_dir, name)
+        parts = {"pdparams": self.model.state_dict(),
+                 "pdopt": {"optimizer": self.optimizer.state_dict(), "lr": self.lr.state_dict()},
+                 "pdema": self.ema.state_dict() if self.ema is not None else None}
+        states = {**self.state.state_dict(), "seed": self.seed, "scaler": self.amp.state_dict(),
+                  "metric_info": {"metric": self.state.best_metric, "epoch": self.state.best_epoch}}
+        save_checkpoint(prefix, parts, states)
+        logger.info("saved checkpoint %s", prefix)
+
+    def _resume(self, prefix):
+        parts, states = load_checkpoint(prefix)
+        load_state_dict(self.model, parts["pdparams"], source=f"{prefix}.pdparams")
+        self.optimizer.set_state_dict(parts["pdopt"]["optimizer"])
+        self.lr.set_state_dict(parts["pdopt"]["lr"])
+        if self.ema is not None and "pdema" in parts:
+            self.ema.set_state_dict(parts["pdema"])
+        self.amp.set_state_dict(states.get("scaler"))
+        self.state.set_state_dict(states)
+        if states.get("seed", self.seed) != self.seed:
+            logger.warning("resuming with Global.seed %d; the checkpoint was trained with %d",
+                           self.seed, states["seed"])
+        logger.info("resuming from epoch %d (step %d, best metric %.5f)", self.state.epoch + 1,
+                    self.state.global_step, self.state.best_metric)
+

@@ -1,0 +1,35 @@
+"""Evaluate ``Global.pretrained_model`` on ``DataLoader.Eval``: top-1/top-5 over the whole set.
+
+    python tools/eval.py -c CONFIG -o Global.pretrained_model=output/MicroNet_M3/best_model
+"""
+import program
+
+from ppcls.arch import build_model
+from ppcls.data import build_dataloader
+from ppcls.engine import evaluate
+from ppcls.engine.setup import select_device
+from ppcls.loss import build_loss
+from ppcls.metric import build_metrics
+from ppcls.utils import dist, logger
+from ppcls.utils.cli import run_cli
+from ppcls.utils.weights import load_weights
+
+
+def main():
+    config = program.load("Evaluate a classification model", "eval")
+    glob = config["Global"]
+    device = select_device(glob.get("device", "cpu"))
+    dist.init_parallel()
+    model = build_model(config["Arch"])
+    if glob.get("pretrained_model"):
+        load_weights(model, glob["pretrained_model"])
+    else:
+        logger.warning("Global.pretrained_model is not set: evaluating randomly initialised weights")
+    loader = build_dataloader(config["DataLoader"], "Eval", device, int(glob.get("seed", 0) or 0))
+    metrics = build_metrics((config.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
+    evaluate(model, loader, build_loss((config.get("Loss") or {}).get("Eval")), metrics,
+             print_batch_step=int(glob.get("print_batch_step", 10)))
+
+
+if __name__ == "__main__":
+    run_cli(main)
