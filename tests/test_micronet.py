@@ -76,7 +76,8 @@ def test_model_info_cli_json():
     # 10 classes instead of 1000 removes 990 · (640 + 1 + 2) classifier parameters
     assert info["params"] == count_params(build_model({"name": "MicroNet_M0"})) - 990 * 643
     assert info["madds"] == count_madds(model, 112)
-    assert info["madds"] < count_madds(model, 224) / 3.5
+    # a quarter of the pixels: well under half the multiply-adds (the head's cost is fixed)
+    assert count_madds(model, 224) / 4 < info["madds"] < count_madds(model, 224) * 0.4
 
 
 @pytest.mark.parametrize("name", ARCHS)
@@ -86,8 +87,9 @@ def test_output_shape_and_train_mode_gradients(models, name):
     logits = model(paddle.randn([2, 3, 64, 64]))
     assert logits.shape == [2, 1000]
     logits.mean().backward()
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert len(grads) == len(model.parameters())
+    trainable = [p for p in model.parameters() if not p.stop_gradient]
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in trainable[:40])
+    assert sum(p.grad is not None for p in trainable) == len(trainable)
     model.clear_gradients()
 
 

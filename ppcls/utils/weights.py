@@ -86,8 +86,10 @@ def load_state_dict(model, state, source="weights"):
     if skipped:
         logger.warning("%s: the classifier is not loaded (class count differs or it is absent): %s",
                        source, ", ".join(skipped))
-    model.set_state_dict({k: np.asarray(v) if not isinstance(v, paddle.Tensor) else v
-                          for k, v in usable.items()})
+    merged = dict(model.state_dict())
+    merged.update({k: paddle.to_tensor(np.asarray(v)) if not isinstance(v, paddle.Tensor) else v
+                   for k, v in usable.items()})
+    model.set_state_dict(merged)
     return skipped
 
 
