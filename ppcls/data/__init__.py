@@ -4,6 +4,7 @@ import copy
 import paddle
 
 from ppcls.data.dataset import DATASETS, ImageNetDataset
+from ppcls.data import cifar  # noqa: F401  (registers Cifar10 and Cifar100)
 from ppcls.data.postprocess import POSTPROCESS, Topk, build_postprocess
 from ppcls.data.preprocess import OPERATORS, create_operators, transform
 from ppcls.data.sampler import SAMPLERS, BatchSampler, DistributedBatchSampler

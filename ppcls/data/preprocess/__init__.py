@@ -2,6 +2,7 @@
 from ppcls.data.preprocess.ops import (OPERATORS, CropImage, DecodeImage, NormalizeImage,
                                        RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
                                        parse_scale)
+from ppcls.data.preprocess.cifar_ops import RandomCropPad  # noqa: F401  (registers it)
 from ppcls.utils.errors import ConfigError
 
 __all__ = [
