@@ -1,6 +1,6 @@
 """Padding-free downsampling and the hybrid stem, plus the layers the lightweight zoo shares.
 
-He et al., *Lightweight Deep Neural Network Model With Padding-free Downsampling* (code:
+*Lightweight Deep Neural Network Model With Padding-free Downsampling* (code:
 github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem) changes two places of a network:
 
 * **Padding-free downsampling.** A stride-2 depthwise convolution drops its zero padding
