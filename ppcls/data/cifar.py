@@ -61,7 +61,8 @@ def read_members(data_path, folder, names):
     A directory may be the one holding ``folder`` or ``folder`` itself.
     """
     if os.path.isdir(data_path):
-        base = data_path if os.path.isfile(os.path.join(data_path, names[0])) else os.path.join(data_path, folder)
+        inside = os.path.isfile(os.path.join(data_path, names[0]))
+        base = data_path if inside else os.path.join(data_path, folder)
         missing = [n for n in names if not os.path.isfile(os.path.join(base, n))]
         if missing:
             raise DataError(f"{os.path.abspath(base)}: missing {', '.join(missing)} "
@@ -77,9 +78,9 @@ def read_members(data_path, folder, names):
     try:
         with tarfile.open(data_path) as archive:
             members = {m.name: m for m in archive.getmembers() if m.isfile()}
-            missing = [n for n in names if f"{folder}/{n}" not in members]
+            missing = [f"{folder}/{n}" for n in names if f"{folder}/{n}" not in members]
             if missing:
-                raise DataError(f"{data_path}: the archive has no {', '.join(f'{folder}/{n}' for n in missing)}")
+                raise DataError(f"{data_path}: the archive has no {', '.join(missing)}")
             return {n: archive.extractfile(members[f"{folder}/{n}"]).read() for n in names}
     except tarfile.TarError as err:
         raise DataError(f"{data_path}: not a readable tar archive ({err})") from None

@@ -102,6 +102,6 @@ def IGCV3_D_x0_5(pretrained=False, class_num=1000, **kwargs):
 
 @MODELS.register
 def IGCV3_D_CIFAR(pretrained=False, class_num=100, width=1.0, **kwargs):
-    """IGCV3-D at 32×32: 2.34 M parameters, 77.95 % CIFAR-100 top-1 (paper, 1.0×)."""
+    """IGCV3-D at 32×32: 2.34 M parameters, 77.95 % CIFAR-100 top-1 (authors' README, 1.0×)."""
     return _build("IGCV3_D_CIFAR", pretrained, class_num, cifar_stages(IGCV3_D_STAGES), width,
                   stem_stride=1, **kwargs)
