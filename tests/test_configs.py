@@ -50,7 +50,7 @@ def test_expected_files_exist():
         "MicroNet_M0", "MicroNet_M3"]
 
 
-@pytest.mark.parametrize("path", ALL_CONFIGS, ids=config_id)
+@pytest.mark.parametrize("path", IMAGENET + QUICK_START, ids=config_id)
 def test_schema_and_common_values(path):
     cfg = load(path)
     assert SECTIONS <= set(cfg) <= SECTIONS | {"AMP"}
@@ -130,3 +130,11 @@ def test_quick_start_recipe(path):
     post = cfg["Infer"]["PostProcess"]
     assert post["class_id_map_file"] == "./dataset/digits/label_list.txt"
     assert post["topk"] == 3
+
+
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=config_id)
+def test_every_config_is_valid_and_names_a_registered_model(path):
+    from ppcls.arch.backbone import MODELS
+    from ppcls.utils.config import check_config, load_config
+    config = check_config(load_config(path), "train")
+    assert config["Arch"]["name"] in MODELS
