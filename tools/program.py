@@ -1,4 +1,8 @@
-"""What every tool does first: find the repository, read the config, set up logging."""
+"""What every tool does first: find the repository, read the config, set up logging.
+
+Only rank 0 logs below WARNING; set ``PPCLS_LOG_ALL_RANKS=1`` to see every rank's progress
+(each in its own ``workerlog.N`` under ``paddle.distributed.launch``).
+"""
 import os
 import sys
 
@@ -6,18 +10,28 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from ppcls.engine.setup import run_dir  # noqa: E402
 from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.config import get_config, parse_args, print_config  # noqa: E402
+from ppcls.utils.errors import ConfigError  # noqa: E402
+
+
+def _make_run_dir(config):
+    """Create ``Global.output_dir/<Arch.name>``, or say clearly why it cannot be created."""
+    path = run_dir(config)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Global.output_dir: cannot create {os.path.abspath(path)} "
+                          f"({exc.strerror or exc})") from None
+    return path
 
 
 def load(description, mode, log_name=None):
     """Parse ``-c``/``-o``, load and check the config for ``mode``, start the logger."""
     args = parse_args(description)
     config = get_config(args.config, args.override, mode=mode)
-    log_file = None
-    if log_name:
-        glob = config["Global"]
-        log_file = os.path.join(glob.get("output_dir", "./output/"), config["Arch"]["name"], log_name)
-    logger.init_logger(log_file)
+    log_file = os.path.join(_make_run_dir(config), log_name) if log_name else None
+    logger.init_logger(log_file, all_ranks=os.environ.get("PPCLS_LOG_ALL_RANKS") == "1")
     print_config(config)
     return config

@@ -1,17 +1,19 @@
-"""Automatic mixed precision from the ``AMP`` section: float16 on GPU, bfloat16 on CPU."""
+"""Automatic mixed precision from the ``AMP`` section: float16 on GPU.
+
+Paddle's ``auto_cast`` does nothing on CPU and its CPU kernels (conv, matmul) have no bfloat16
+version, so AMP on CPU is refused with a ConfigError instead of silently training in float32.
+"""
 import contextlib
 
 import paddle
 
-from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError
 
 
 class MixedPrecision:
     """``AMP: {use_amp, level: O1|O2, scale_loss, use_dynamic_loss_scaling}``.
 
-    Disabled when the section is absent or ``use_amp`` is false. float16 needs a GPU; on CPU
-    bfloat16 is used instead (no loss scaling needed), with a warning.
+    Disabled when the section is absent or ``use_amp`` is false; needs ``device == "gpu"``.
     """
 
     def __init__(self, config, device):
@@ -20,11 +22,14 @@ class MixedPrecision:
         self.level = str(config.get("level", "O1")).upper()
         if self.level not in ("O1", "O2"):
             raise ConfigError(f"AMP.level must be O1 or O2, got {self.level}")
-        self.dtype = "float16" if device == "gpu" else "bfloat16"
-        if self.enabled and self.dtype == "bfloat16":
-            logger.warning("AMP on CPU: float16 needs a GPU, using bfloat16 without loss scaling")
+        if self.enabled and device != "gpu":
+            raise ConfigError(
+                "AMP needs a GPU (float16): Paddle's CPU kernels have no float16/bfloat16 "
+                f"convolutions and auto_cast is a no-op on {device}. Set AMP.use_amp=False "
+                "(or remove the AMP section) to train in float32 on CPU")
+        self.dtype = "float16"
         self.scaler = None
-        if self.enabled and self.dtype == "float16":
+        if self.enabled:
             self.scaler = paddle.amp.GradScaler(
                 init_loss_scaling=float(config.get("scale_loss", 65536.0)),
                 use_dynamic_loss_scaling=bool(config.get("use_dynamic_loss_scaling", True)))

@@ -33,10 +33,9 @@ def evaluate(model, loader, loss_fn, metrics, epoch=None, print_batch_step=10):
             losses.update({k: v.item() for k, v in loss_fn(logits, labels).items()}, images.shape[0])
         for name, values in metrics.per_sample(logits, labels).items():
             per_sample.setdefault(name, []).append(values.numpy())
-        timer.tock()
+        timer.tock(images.shape[0] * dist.world_size())
         if step % print_batch_step == 0:
-            logger.info("%s[Iter: %d/%d]%s, %s", tag, step, len(loader), losses.format(),
-                        timer.format(images.shape[0]))
+            logger.info("%s[Iter: %d/%d]%s, %s", tag, step, len(loader), losses.format(), timer.format())
     results = {name: float(np.mean(_in_dataset_order(
         dist.all_gather_rows(np.concatenate(chunks)), len(loader.dataset))))
         for name, chunks in per_sample.items()}

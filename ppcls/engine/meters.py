@@ -39,27 +39,28 @@ class MeterGroup:
 
 
 class Timer:
-    """Batch and reader costs: ``tick()`` when a batch arrives, ``tock()`` after its step."""
+    """Batch and reader costs: ``tick()`` when a batch arrives, ``tock(n)`` after its step on n samples.
+
+    ``ips`` is the samples timed divided by the time they took, so a short last batch does
+    not distort it.
+    """
 
     def __init__(self):
         self.batch_cost, self.reader_cost = AverageMeter(), AverageMeter()
+        self.samples = 0
         self._last = time.perf_counter()
 
     def tick(self):
         self.reader_cost.update(time.perf_counter() - self._last)
 
-    def tock(self):
+    def tock(self, samples):
         now = time.perf_counter()
         self.batch_cost.update(now - self._last)
+        self.samples += samples
         self._last = now
 
-    def reset(self):
-        self.batch_cost.reset()
-        self.reader_cost.reset()
-        self._last = time.perf_counter()
-
-    def format(self, batch_size, remaining_steps=None):
-        ips = batch_size / max(self.batch_cost.avg, 1e-9)
+    def format(self, remaining_steps=None):
+        ips = self.samples / max(self.batch_cost.total, 1e-9)
         line = (f"batch_cost: {self.batch_cost.avg:.5f}s, reader_cost: {self.reader_cost.avg:.5f}, "
                 f"ips: {ips:.5f} samples/s")
         if remaining_steps is not None:

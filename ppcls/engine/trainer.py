@@ -21,7 +21,7 @@ from ppcls.utils.weights import load_state_dict, load_weights
 
 
 class NonFiniteLossError(PPClsError):
-    """The loss became NaN or infinite and ``Global.skip_nan_steps`` is off."""
+    """The loss (with ``Global.skip_nan_steps`` off) or the weights became NaN or infinite."""
 
 
 class TrainState:
@@ -68,6 +68,7 @@ class Trainer:
     def __init__(self, config):
         self.config, glob = config, config["Global"]
         self.device = select_device(glob.get("device", "cpu"))
+        self.amp = MixedPrecision(config.get("AMP"), self.device)
         dist.init_parallel()
         self.seed = int(glob.get("seed", 0) or 0)
         seed_everything(self.seed)
@@ -89,7 +90,6 @@ class Trainer:
         self.eval_metrics = build_metrics(metric_cfg.get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
         self.optimizer, self.lr = build_optimizer(config["Optimizer"], self.epochs,
                                                   len(self.train_loader), self.model.parameters())
-        self.amp = MixedPrecision(config.get("AMP"), self.device)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
         ema_cfg = config.get("EMA")
         self.ema = ModelEMA(self.model, float(ema_cfg.get("decay", 0.9999))) if ema_cfg else None
@@ -106,6 +106,7 @@ class Trainer:
         results = None
         for epoch in range(self.state.epoch + 1, self.epochs + 1):
             self.train_epoch(epoch)
+            self._check_weights_finite(epoch)
             self.state.epoch = epoch
             if self._should_eval(epoch):
                 results = self._evaluate_and_track(epoch)
@@ -118,28 +119,33 @@ class Trainer:
         seed_everything(self.seed + epoch)
         set_loader_epoch(self.train_loader, epoch)
         meters, timer = MeterGroup(), Timer()
-        steps = len(self.train_loader)
+        steps, skipped = len(self.train_loader), 0
         for step, (images, labels) in enumerate(self.train_loader):
             timer.tick()
+            lr = self.lr.last_lr  # the rate this step uses; the schedule moves on inside train_step
             values = self.train_step(images, labels, epoch, step)
-            timer.tock()
+            timer.tock(images.shape[0] * dist.world_size())
+            skipped += not values
             meters.update(values, images.shape[0])
             if step % self.print_batch_step == 0 or step == steps - 1:
                 remaining = (self.epochs - epoch) * steps + steps - step - 1
                 logger.info("[Train][Epoch %d/%d][Iter: %d/%d]lr(%s): %.8f, %s, %s", epoch, self.epochs,
-                            step, steps, type(self.lr).__name__, self.lr.last_lr, meters.format(),
-                            timer.format(images.shape[0] * dist.world_size(), remaining))
-                self.visualdl.add_scalars("train", dict(values, lr=self.lr.last_lr), self.state.global_step)
+                            step, steps, type(self.lr).__name__, lr, meters.format(), timer.format(remaining))
+                self.visualdl.add_scalars("train", dict(values, lr=lr), self.state.global_step)
         logger.info("[Train][Epoch %d/%d][Avg]%s", epoch, self.epochs, meters.format())
+        if skipped:
+            self._report_skipped(epoch, skipped, steps)
 
     def train_step(self, images, labels, epoch, step):
-        """One forward/backward/update; returns the logged values of this batch."""
+        """One forward/backward/update; returns the logged values of this batch ({} if skipped)."""
+        statistics = self._running_statistics(clone=True) if self.skip_nan_steps else None
         with self.amp.autocast():
             logits = self.network(images)
             losses = self.train_loss(logits, labels)
         loss = losses["loss"]
-        if not math.isfinite(loss.item()):
-            return self._non_finite(epoch, step)
+        # every rank must take the same branch, or the gradient all-reduce would wait forever
+        if dist.all_reduce_max(0.0 if math.isfinite(loss.item()) else 1.0) > 0:
+            return self._non_finite(epoch, step, statistics)
         self.amp.step(loss, self.optimizer)
         self.lr.step()
         self.state.global_step += 1
@@ -150,17 +156,49 @@ class Trainer:
             values.update({k: v.item() for k, v in self.train_metrics(logits.astype("float32"), labels).items()})
         return values
 
-    def _non_finite(self, epoch, step):
+    def _running_statistics(self, clone=False):
+        """The state a forward pass updates: untrained tensors such as BatchNorm's ``_mean``/``_variance``."""
+        tensors = [t for t in self.model.state_dict().values() if t.stop_gradient]
+        return [t.clone() for t in tensors] if clone else tensors
+
+    def _last_good_checkpoint(self):
+        """The ``latest`` checkpoint of the run folder, the one to resume from after a failure."""
+        latest = os.path.join(self.output_dir, "latest")
+        return latest if os.path.exists(latest + ".pdstates") else "none (no checkpoint saved yet)"
+
+    def _non_finite(self, epoch, step, statistics):
+        """Stop, or with ``Global.skip_nan_steps`` undo the forward pass's statistics updates and skip."""
         where = f"epoch {epoch}, iteration {step}"
         if not self.skip_nan_steps:
-            latest = os.path.join(self.output_dir, "latest")
-            last_good = latest if os.path.exists(latest + ".pdstates") else "none (no checkpoint saved yet)"
             raise NonFiniteLossError(f"the loss is not finite at {where}; training stopped. "
-                                     f"Last good checkpoint: {last_good}")
+                                     f"Last good checkpoint: {self._last_good_checkpoint()}")
         logger.warning("non-finite loss at %s: step skipped (Global.skip_nan_steps)", where)
+        for tensor, saved in zip(self._running_statistics(), statistics):
+            tensor.set_value(saved)
         self.optimizer.clear_grad()
         self.lr.step()
         return {}
+
+    def _report_skipped(self, epoch, skipped, steps):
+        """Warn about an epoch's skipped steps; stop when no step of the epoch trained."""
+        if skipped == steps:
+            raise NonFiniteLossError(f"every one of the {steps} steps of epoch {epoch} had a non-finite "
+                                     f"loss; training stopped. Last good checkpoint: "
+                                     f"{self._last_good_checkpoint()}")
+        logger.warning("epoch %d: %d of %d steps skipped for a non-finite loss", epoch, skipped, steps)
+
+    def _check_weights_finite(self, epoch):
+        """Refuse to evaluate or save weights that an update has driven to NaN or infinity."""
+        bad = [name for name, value in self.model.state_dict().items()
+               if value.dtype in (paddle.float16, paddle.bfloat16, paddle.float32, paddle.float64)
+               and not bool(paddle.isfinite(value).all())]
+        # BatchNorm statistics differ between ranks: all must agree to stop
+        if dist.all_reduce_max(len(bad)) > 0:
+            first = f" (first: {bad[0]})" if bad else " on another rank"
+            raise NonFiniteLossError(
+                f"after epoch {epoch} some weights are not finite{first}; "
+                f"nothing saved (is the learning rate too high?). "
+                f"Last good checkpoint: {self._last_good_checkpoint()}")
 
     def _should_eval(self, epoch):
         glob = self.config["Global"]

@@ -8,9 +8,10 @@ A checkpoint ``PREFIX`` is a set of files:
 * ``PREFIX.pdstates`` – epoch, step, best metric, loss-scaler state, seed, and the CRC-32 of
   each file above.
 
-Every file is written to a temporary name and renamed into place; ``.pdstates`` is renamed
-last and lists the checksums of the files it belongs with, so a save interrupted at any moment
-leaves either the previous complete checkpoint or one that is detected as incomplete on load.
+Every file is first written in full to a temporary name; only when all of them are on disk are
+they renamed into place, ``.pdstates`` last. A failed write (disk full, read-only folder) thus
+leaves the previous checkpoint untouched, and a process killed between the renames leaves a
+``.pdstates`` whose checksums do not match, which :func:`load_checkpoint` reports.
 """
 import io
 import os
@@ -31,33 +32,53 @@ def _serialize(obj):
     return buffer.getvalue()
 
 
-def atomic_write(path, data):
-    """Write bytes to ``path`` so that readers see the old file or the new one, never a mix."""
-    directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+def _temporary_name(path):
+    return os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")
+
+
+def _write_file(path, data):
+    """Write ``data`` to ``path`` and flush it to disk."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_all(files):
+    """Write ``{path: bytes}`` so that each path holds its old content or its new one, never a mix.
+
+    Every file is written to a temporary name before any is renamed into place, in the order
+    given; a write error removes the temporary files and raises a WeightsError naming the path.
+    """
+    staged = {}
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, data in files.items():
+            staged[path] = _temporary_name(path)
+            _write_file(staged[path], data)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for tmp in staged.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
         raise WeightsError(f"could not write {path}: {exc.strerror or exc}") from None
 
 
 def save_checkpoint(prefix, parts, states):
     """Write ``parts`` (name in PARTS → state object or None) and ``states`` under ``prefix``."""
-    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
-    checksums = {}
+    directory = os.path.dirname(prefix) or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"could not create the checkpoint folder {directory}: "
+                           f"{exc.strerror or exc}") from None
+    files, checksums = {}, {}
     for name in PARTS:
-        if parts.get(name) is None:
-            continue
-        data = _serialize(parts[name])
-        atomic_write(f"{prefix}.{name}", data)
-        checksums[name] = zlib.crc32(data)
-    atomic_write(f"{prefix}.pdstates", pickle.dumps(dict(states, checksums=checksums)))
+        if parts.get(name) is not None:
+            files[f"{prefix}.{name}"] = _serialize(parts[name])
+            checksums[name] = zlib.crc32(files[f"{prefix}.{name}"])
+    files[f"{prefix}.pdstates"] = pickle.dumps(dict(states, checksums=checksums))
+    atomic_write_all(files)
 
 
 def _read(path):
