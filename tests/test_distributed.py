@@ -73,17 +73,31 @@ def test_only_rank_0_writes_checkpoints(setup):
     assert (epochs["epoch_1"], epochs["epoch_2"], epochs["latest"]) == (1, 2, 2)
 
 
-def test_two_process_eval_counts_each_sample_once(setup):
+@pytest.fixture(scope="module")
+def evals(setup):
+    """``latest`` evaluated by one process and by two: (one's [Avg], two's [Avg], rank 1's log)."""
     config, run_dir, _, base = setup
     weights = f"Global.pretrained_model={run_dir / 'latest'}"
     single = run_tool("eval", config, "Global.device=cpu", weights)
     assert single.returncode == 0, single.stderr[-3000:]
     double = launch("eval", config, base / "eval_logs", weights)
     assert double.returncode == 0, double.stdout[-3000:] + double.stderr[-3000:]
-    (expected,) = eval_averages(single.stdout)
-    (got,) = eval_averages((base / "eval_logs" / "workerlog.0").read_text())
+    (one,) = eval_averages(single.stdout)
+    (two,) = eval_averages((base / "eval_logs" / "workerlog.0").read_text())
+    return one, two, (base / "eval_logs" / "workerlog.1").read_text()
+
+
+def test_two_process_eval_counts_each_sample_once(evals):
+    expected, got, rank_1_log = evals
     # 65 images: 33 per rank, one of them a padding duplicate that must not be counted
     assert got["top1"] == expected["top1"] and got["top5"] == expected["top5"]
     for value in (got["top1"], got["top5"]):
         assert value * N_VAL == pytest.approx(round(value * N_VAL), abs=1e-3)
-    assert re.search(r"\[Eval\]\[Iter: 1/2\]", (base / "eval_logs" / "workerlog.1").read_text())
+    assert re.search(r"\[Eval\]\[Iter: 1/2\]", rank_1_log)
+
+
+def test_eval_during_training_matches_eval_of_the_saved_weights(setup, evals):
+    """Ranks average their BatchNorm statistics, so they all evaluate the model rank 0 saves."""
+    standalone = evals[1]
+    for log in setup[2]:
+        assert eval_averages(log, r"\[Eval\]\[Epoch 2\]") == [standalone]

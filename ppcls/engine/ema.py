@@ -21,6 +21,10 @@ class ModelEMA:
             else:
                 self.shadow[name] = value.detach().clone()
 
+    def statistics(self):
+        """The copied (not averaged) shadow tensors: BatchNorm statistics and other buffers."""
+        return [value for name, value in self.shadow.items() if name not in self._trainable]
+
     def state_dict(self):
         return self.shadow
 

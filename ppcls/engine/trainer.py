@@ -106,6 +106,10 @@ class Trainer:
         results = None
         for epoch in range(self.state.epoch + 1, self.epochs + 1):
             self.train_epoch(epoch)
+            # BatchNorm statistics are per rank: average them so that every rank evaluates,
+            # and rank 0 saves, the same model (and the same EMA model)
+            dist.average_in_place(self._running_statistics() +
+                                  (self.ema.statistics() if self.ema is not None else []))
             self._check_weights_finite(epoch)
             self.state.epoch = epoch
             if self._should_eval(epoch):
@@ -192,11 +196,9 @@ class Trainer:
         bad = [name for name, value in self.model.state_dict().items()
                if value.dtype in (paddle.float16, paddle.bfloat16, paddle.float32, paddle.float64)
                and not bool(paddle.isfinite(value).all())]
-        # BatchNorm statistics differ between ranks: all must agree to stop
-        if dist.all_reduce_max(len(bad)) > 0:
-            first = f" (first: {bad[0]})" if bad else " on another rank"
+        if bad:
             raise NonFiniteLossError(
-                f"after epoch {epoch} some weights are not finite{first}; "
+                f"after epoch {epoch} some weights are not finite (first: {bad[0]}); "
                 f"nothing saved (is the learning rate too high?). "
                 f"Last good checkpoint: {self._last_good_checkpoint()}")
 

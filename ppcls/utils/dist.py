@@ -49,3 +49,12 @@ def all_reduce_max(value):
     tensor = paddle.to_tensor([float(value)])
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return float(tensor.item())
+
+
+def average_in_place(tensors):
+    """Replace each tensor by its mean over ranks (no-op for one process)."""
+    if world_size() == 1:
+        return
+    for tensor in tensors:
+        dist.all_reduce(tensor)
+        tensor.set_value(tensor / world_size())
