@@ -91,6 +91,8 @@ def test_two_process_eval_counts_each_sample_once(evals):
     expected, got, rank_1_log = evals
     # 65 images: 33 per rank, one of them a padding duplicate that must not be counted
     assert got["top1"] == expected["top1"] and got["top5"] == expected["top5"]
+    # the loss too leaves the duplicate out (printed with 5 decimals)
+    assert got["loss"] == pytest.approx(expected["loss"], abs=2e-5)
     for value in (got["top1"], got["top5"]):
         assert value * N_VAL == pytest.approx(round(value * N_VAL), abs=1e-3)
     assert re.search(r"\[Eval\]\[Iter: 1/2\]", rank_1_log)
