@@ -20,6 +20,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 import paddle
 import paddle.nn as nn
+import paddle.nn.functional as F
 
 from ppcls.arch.backbone.registry import MODELS
 from ppcls.utils.weights import load_pretrained
@@ -123,14 +124,30 @@ def conv_bn(in_channels, out_channels, kernel, stride, padding, groups):
             nn.BatchNorm2D(out_channels)]
 
 
-class ChannelShuffle(nn.Layer):
-    """The permutation Φ of Eq. 1: view C channels as [groups, C/groups], transpose, flatten."""
+def shuffle_index(channels, groups):
+    """Φ as an index: view ``channels`` as [groups, channels/groups], transpose, flatten."""
+    return np.arange(channels).reshape(groups, channels // groups).T.reshape(-1)
 
-    def __init__(self, groups):
+
+class ChannelShuffle(nn.Layer):
+    """The permutation Φ of Eq. 1: view C channels as [groups, C/groups], transpose, flatten.
+
+    Given ``channels``, the permutation is one gather with a precomputed index (a single copy,
+    forward and backward); otherwise it is computed by reshape/transpose/reshape for any width.
+    """
+
+    def __init__(self, groups, channels=None):
         super().__init__()
         self.groups = groups
+        if channels is not None:
+            self.register_buffer("index", paddle.to_tensor(shuffle_index(channels, groups)),
+                                 persistable=False)
+        else:
+            self.index = None
 
     def forward(self, x):
+        if self.index is not None:
+            return paddle.gather(x, self.index, axis=1)
         _, channels, height, width = x.shape
         x = x.reshape([0, self.groups, channels // self.groups, height * width])
         return x.transpose([0, 2, 1, 3]).reshape([0, channels, height, width])
@@ -177,7 +194,7 @@ class StemConv(nn.Layer):
         self.conv = nn.Sequential(
             *conv_bn(in_channels, g1, (kernel, 1), (stride, 1), (pad, 0), 1),
             *conv_bn(g1, g1 * g2, (1, kernel), (1, stride), (0, pad), g1),
-            ChannelShuffle(g1))
+            ChannelShuffle(g1, g1 * g2))
 
     def forward(self, x):
         return self.conv(x)
@@ -192,6 +209,12 @@ class Stem(nn.Layer):
 
     def forward(self, x):
         return self.stem(x)
+
+
+def shift_index(channels, groups):
+    """σ as an index: roll the group axis and the within-group axis of [groups, C/groups] by one."""
+    grid = np.arange(channels).reshape(groups, channels // groups)
+    return np.roll(grid, shift=(-1, -1), axis=(0, 1)).reshape(-1)
 
 
 class DynamicShiftMax(nn.Layer):
@@ -217,19 +240,19 @@ class DynamicShiftMax(nn.Layer):
         if expansion and shift_groups != 1:
             shift_groups = channels // shift_groups
         self.shift_groups = shift_groups
+        self.register_buffer("shift_index", paddle.to_tensor(shift_index(channels, shift_groups)),
+                             persistable=False)
 
     def shift(self, x):
-        """``x_σ``: roll the group axis and the within-group axis by one."""
-        _, channels, height, width = x.shape
-        x = x.reshape([0, self.shift_groups, channels // self.shift_groups, height * width])
-        return paddle.roll(x, shifts=[-1, -1], axis=[1, 2]).reshape([0, channels, height, width])
+        """``x_σ``: one gather with the precomputed index σ."""
+        return paddle.gather(x, self.shift_index, axis=1)
 
     def elementwise_madds(self, x):
         """Multiply-adds beyond the squeeze network: 2 products per element and per branch."""
         return 2 * self.branches * int(np.prod(x.shape[1:]))
 
     def forward(self, x):
-        coeffs = (self.fc(x.mean(axis=[2, 3])) - 0.5) * (2.0 * ACT_MAX)
+        coeffs = (self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1)) - 0.5) * (2.0 * ACT_MAX)
         coeffs = coeffs.unsqueeze([2, 3]).chunk(2 * self.branches, axis=1)
         shifted = self.shift(x)
         out = None
@@ -246,8 +269,8 @@ def activation(kind, channels, reduction, init, groups, expansion=False, default
     return DynamicShiftMax(channels, reduction, kind, init[0], init[1], groups, expansion)
 
 
-def shuffle_if(condition, groups):
-    return ChannelShuffle(groups) if condition else nn.Identity()
+def shuffle_if(condition, groups, channels):
+    return ChannelShuffle(groups, channels) if condition else nn.Identity()
 
 
 class MicroBlock(nn.Layer):
@@ -273,12 +296,12 @@ class MicroBlockA(MicroBlock):
         super().__init__([
             MicroDepthwiseConv(in_channels, stage.expansion, stage.kernel, stride),
             activation(y2, hidden, reduction, init, stage.pw1_groups, default=nn.ReLU6()),
-            ChannelShuffle(stage.pw1_groups[1]),
-            shuffle_if(y2 != 0, hidden // 2),
+            ChannelShuffle(stage.pw1_groups[1], hidden),
+            shuffle_if(y2 != 0, hidden // 2, hidden),
             PointwiseGroupConv(hidden, out, g3),
             activation(y3, out, reduction // 2, OUTPUT_ACT_INIT, stage.pw2_groups),
-            ChannelShuffle(g4),
-            shuffle_if(out % 2 == 0 and y3 != 0, out // 2),
+            ChannelShuffle(g4, out),
+            shuffle_if(out % 2 == 0 and y3 != 0, out // 2, out),
         ], residual=stride == 1 and in_channels == out)
 
 
@@ -304,11 +327,11 @@ class MicroBlockC(MicroBlock):
         out, (g1, g2), (g3, g4) = stage.out_channels, stage.pw1_groups, stage.pw2_groups
         y1, y2, y3 = stage.acts
         mid_shuffle = nn.Identity() if y1 == 0 and y2 == 0 else ChannelShuffle(
-            hidden // 4 if y1 != 0 and y2 != 0 else hidden // 2)
+            hidden // 4 if y1 != 0 and y2 != 0 else hidden // 2, hidden)
         super().__init__([
             PointwiseGroupConv(in_channels, hidden, g1),
             activation(y1, hidden, reduction, init, stage.pw1_groups, default=nn.ReLU6()),
-            ChannelShuffle(g2),
+            ChannelShuffle(g2, hidden),
             MicroDepthwiseConv(hidden, (1, 1), stage.kernel, stride),
             nn.Identity(),
             activation(y2, hidden, reduction, init, stage.pw1_groups, expansion=True, default=nn.ReLU6()),
@@ -316,8 +339,8 @@ class MicroBlockC(MicroBlock):
             PointwiseGroupConv(hidden, out, g3),
             activation(y3, out, reduction // 2 if out < hidden else reduction, OUTPUT_ACT_INIT,
                        stage.pw2_groups),
-            ChannelShuffle(g4),
-            shuffle_if(y3 != 0, out // 2),
+            ChannelShuffle(g4, out),
+            shuffle_if(y3 != 0, out // 2, out),
         ], residual=stride == 1 and in_channels == out)
 
 
