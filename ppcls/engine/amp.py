@@ -5,6 +5,7 @@ version, so AMP on CPU is refused with a ConfigError instead of silently trainin
 """
 import contextlib
 
+import numpy as np
 import paddle
 
 from ppcls.utils.errors import ConfigError
@@ -57,8 +58,12 @@ class MixedPrecision:
         optimizer.clear_grad()
 
     def state_dict(self):
-        return self.scaler.state_dict() if self.scaler is not None else None
+        """The loss scaler's state as plain numbers (checkpoints store it as JSON)."""
+        if self.scaler is None:
+            return None
+        return {k: np.asarray(v).tolist() for k, v in self.scaler.state_dict().items()}
 
     def set_state_dict(self, state):
         if self.scaler is not None and state:
-            self.scaler.load_state_dict(state)
+            self.scaler.load_state_dict({k: np.asarray(v) if isinstance(v, list) else v
+                                         for k, v in state.items()})

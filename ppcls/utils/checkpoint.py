@@ -8,14 +8,20 @@ A checkpoint ``PREFIX`` is a set of files:
 * ``PREFIX.pdstates`` – epoch, step, best metric, loss-scaler state, seed, and the CRC-32 of
   each file above.
 
-Every file is first written in full to a temporary name; only when all of them are on disk are
-they renamed into place, ``.pdstates`` last. A failed write (disk full, read-only folder) thus
-leaves the previous checkpoint untouched, and a process killed between the renames leaves a
-``.pdstates`` whose checksums do not match, which :func:`load_checkpoint` reports.
+A save is a small journal. Every file is first written in full to a *pending* name
+(``.PREFIX.pdparams.pending`` …). Renaming the new ``.pdstates`` into place is the commit point;
+the pending parts are renamed after it. So:
+
+* a failed or killed write before the commit (disk full, unwritable folder, SIGKILL) leaves the
+  previous checkpoint whole — the pending files are never read;
+* a kill after the commit leaves a ``.pdstates`` whose checksums name the pending files, and
+  :func:`load_checkpoint` finishes the renames.
+
+``.pdstates`` is JSON, so reading progress never unpickles anything.
 """
 import io
+import json
 import os
-import pickle
 import zlib
 
 import paddle
@@ -32,8 +38,9 @@ def _serialize(obj):
     return buffer.getvalue()
 
 
-def _temporary_name(path):
-    return os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")
+def pending_name(path):
+    """Where a save stages ``path`` until it is committed."""
+    return os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.pending")
 
 
 def _write_file(path, data):
@@ -44,23 +51,22 @@ def _write_file(path, data):
         os.fsync(f.fileno())
 
 
-def atomic_write_all(files):
-    """Write ``{path: bytes}`` so that each path holds its old content or its new one, never a mix.
-
-    Every file is written to a temporary name before any is renamed into place, in the order
-    given; a write error removes the temporary files and raises a WeightsError naming the path.
-    """
-    staged = {}
+def _stage(files):
+    """Write every ``{path: bytes}`` to its pending name; on error remove them and raise."""
     try:
         for path, data in files.items():
-            staged[path] = _temporary_name(path)
-            _write_file(staged[path], data)
-        for path, tmp in staged.items():
-            os.replace(tmp, path)
+            _write_file(pending_name(path), data)
     except OSError as exc:
-        for tmp in staged.values():
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        for staged in files:
+            if os.path.exists(pending_name(staged)):
+                os.remove(pending_name(staged))
+        raise WeightsError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def _commit(path):
+    try:
+        os.replace(pending_name(path), path)
+    except OSError as exc:
         raise WeightsError(f"could not write {path}: {exc.strerror or exc}") from None
 
 
@@ -77,8 +83,13 @@ def save_checkpoint(prefix, parts, states):
         if parts.get(name) is not None:
             files[f"{prefix}.{name}"] = _serialize(parts[name])
             checksums[name] = zlib.crc32(files[f"{prefix}.{name}"])
-    files[f"{prefix}.pdstates"] = pickle.dumps(dict(states, checksums=checksums))
-    atomic_write_all(files)
+    states_path = f"{prefix}.pdstates"
+    files[states_path] = json.dumps(dict(states, checksums=checksums), indent=1).encode()
+    _stage(files)
+    _commit(states_path)
+    for path in files:
+        if path != states_path:
+            _commit(path)
 
 
 def _read(path):
@@ -89,24 +100,32 @@ def _read(path):
         raise WeightsError(f"checkpoint file not found: {path}") from None
 
 
+def _read_part(path, crc):
+    """The bytes of ``path`` with checksum ``crc``, finishing a committed save if need be."""
+    data = _read(path) if os.path.exists(path) else b""
+    if zlib.crc32(data) == crc:
+        return data
+    pending = pending_name(path)
+    if os.path.exists(pending) and zlib.crc32(_read(pending)) == crc:
+        _commit(path)
+        return _read(path)
+    raise WeightsError(f"{path} does not belong to its .pdstates file (it was changed or "
+                       "deleted after the save); resume from another checkpoint")
+
+
 def load_checkpoint(prefix):
     """Read a checkpoint written by :func:`save_checkpoint`; returns ``(parts, states)``.
 
     Raises a WeightsError naming the file when a part is missing or does not belong to the
-    ``.pdstates`` file (an interrupted save).
+    ``.pdstates`` file.
     """
     if prefix.endswith(".pdparams"):
         prefix = prefix[: -len(".pdparams")]
     try:
-        states = pickle.loads(_read(f"{prefix}.pdstates"))
-    except (pickle.UnpicklingError, EOFError) as exc:
+        states = json.loads(_read(f"{prefix}.pdstates"))
+    except (ValueError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{prefix}.pdstates is unreadable ({exc})") from None
-    parts = {}
-    for name, crc in states.get("checksums", {}).items():
-        data = _read(f"{prefix}.{name}")
-        if zlib.crc32(data) != crc:
-            raise WeightsError(f"{prefix}.{name} does not belong to {prefix}.pdstates "
-                               "(a save was interrupted); resume from another checkpoint")
-        parts[name] = paddle.load(io.BytesIO(data))
+    parts = {name: paddle.load(io.BytesIO(_read_part(f"{prefix}.{name}", crc)))
+             for name, crc in states.get("checksums", {}).items()}
     logger.info("loaded checkpoint %s (epoch %s)", prefix, states.get("epoch"))
     return parts, states
