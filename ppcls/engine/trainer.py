@@ -76,13 +76,13 @@ class Trainer:
         self.epochs = int(glob["epochs"])
         self.print_batch_step = int(glob.get("print_batch_step", 10))
         self.skip_nan_steps = bool(glob.get("skip_nan_steps", False))
+        self.model = build_model(config["Arch"])
+        if glob.get("pretrained_model"):
+            load_weights(self.model, glob["pretrained_model"])
         self.train_loader = build_dataloader(config["DataLoader"], "Train", self.device, self.seed)
         self.eval_loader = None
         if glob.get("eval_during_train", False):
             self.eval_loader = build_dataloader(config["DataLoader"], "Eval", self.device, self.seed)
-        self.model = build_model(config["Arch"])
-        if glob.get("pretrained_model"):
-            load_weights(self.model, glob["pretrained_model"])
         self.train_loss = build_loss(config["Loss"]["Train"])
         self.eval_loss = build_loss(config["Loss"].get("Eval"))
         metric_cfg = config.get("Metric") or {}
