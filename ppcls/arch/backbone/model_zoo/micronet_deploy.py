@@ -1,0 +1,420 @@
+"""Export-time rewrite of MicroNet into a lean inference graph with the same outputs.
+
+:func:`prepare_for_export` turns an eval-mode :class:`~.micronet.MicroNet` into a
+:class:`DeployMicroNet` computing the same function (to float rounding) with far fewer
+operators, for one input size and one runtime (``target``):
+
+* **BatchNorm is folded** into the convolution before it, and the classifier's BatchNorm1D
+  into its Linear layer.
+* **Channel shuffles disappear.** Every tensor carries a *frame*, the permutation of its logical
+  channels in memory (``actual = logical[frame]``). A shuffle only changes the frame.
+  Per-channel operators (bias, ReLU6) ignore it, a depthwise or dense convolution absorbs it into
+  its weights, Dynamic Shift-Max re-indexes its shift and coefficients, and the classifier
+  absorbs the last frame into its first Linear layer. A grouped convolution absorbs it when each
+  of its input groups is contiguous in memory; otherwise one gather restores the logical order
+  (that is the mixing the shuffle exists for). A shortcut addition gathers its branch back into
+  the frame of the block input when they differ.
+* **Dynamic Shift-Max is one gather and a few multiply-adds.** The shift is a gather with a
+  precomputed index, and ``(hardsigmoid(z) - 0.5) · 2·ACT_MAX + init`` is folded into the second
+  Linear layer and a clip: ``clip(z', -ACT_MAX, ACT_MAX) + init``.
+* ``target="onnx"`` (ONNX Runtime) **fuses the stem**: its 3×1 convolution, BatchNorm and 1×3
+  depthwise convolution become one 3×3 convolution. The first BatchNorm's shift passes through
+  the second convolution, whose zero padding makes it vary along the output width: the fused
+  bias is a ``[C, 1, W]`` map, which is why the rewrite is made for one input size.
+* ``target="paddle"`` (Paddle Inference, whose CPU convolution loops over groups) runs the
+  depthwise convolutions on small feature maps as **banded matrix products**: a k×1 depthwise
+  convolution of an H×W map is ``T_c @ x_c`` with one H'×H band matrix per channel, one batched
+  matmul instead of a per-channel loop.
+
+Which choices pay off was measured on both runtimes (docs/benchmarks.md); fusing the depthwise
+k×1/1×k pairs of the blocks was slower on both and is not done. Training keeps the readable
+:mod:`.micronet` model; only the exported graph changes.
+"""
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, DynamicShiftMax, MicroNet
+
+TARGETS = ("paddle", "onnx")
+"""Runtimes a rewrite can be tuned for: Paddle Inference or ONNX Runtime (via paddle2onnx)."""
+DEFAULT_IMAGE_SHAPE = (3, 224, 224)
+HARDSIGMOID_SLOPE = 0.1666667
+"""``paddle.nn.Hardsigmoid``'s slope: ``hardsigmoid(z) = clip(slope·z + 0.5, 0, 1)``."""
+BANDED_MAX_SIZE = 14
+"""``target="paddle"``: depthwise convolutions whose input is at most this high and wide run as
+banded matrix products (larger maps make the band matrices too wasteful)."""
+
+
+def _param(layer, array):
+    """A float32 parameter of ``layer`` holding ``array`` (saved with the exported model)."""
+    array = np.ascontiguousarray(array, dtype="float32")
+    return layer.create_parameter(list(array.shape), dtype="float32",
+                                  default_initializer=nn.initializer.Assign(array))
+
+
+def _index(array):
+    return paddle.to_tensor(np.asarray(array, dtype="int64"))
+
+
+def _numpy(tensor):
+    return tensor.numpy().astype("float64")
+
+
+def inverse(perm):
+    """The permutation undoing ``perm``."""
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm))
+    return inv
+
+
+def bn_scale_shift(bn):
+    """``(scale, shift)`` with ``bn(x) = scale·x + shift`` in eval mode."""
+    scale = _numpy(bn.weight) / np.sqrt(_numpy(bn._variance) + bn._epsilon)
+    return scale, _numpy(bn.bias) - _numpy(bn._mean) * scale
+
+
+def channel_permutation(fn, channels):
+    """The index ``p`` with ``fn(x)[:, i] = x[:, p[i]]`` for a channel-permuting ``fn``."""
+    probe = paddle.arange(channels, dtype="float32").reshape([1, channels, 1, 1])
+    with paddle.no_grad():
+        return fn(probe).numpy().reshape(-1).round().astype("int64")
+
+
+class ConvSpec:
+    """A convolution with BatchNorm folded in, in logical channel order, and its input size.
+
+    ``bias`` is ``[out]``, or ``[out, width]`` when it varies along the output width.
+    """
+
+    def __init__(self, weight, bias, stride, padding, groups, in_size):
+        self.weight, self.bias = weight, bias
+        self.stride, self.padding, self.groups = tuple(stride), tuple(padding), groups
+        self.in_size = tuple(in_size)
+
+    @classmethod
+    def from_layers(cls, conv, bn, in_size):
+        scale, shift = bn_scale_shift(bn)
+        padding = conv._padding
+        padding = (padding, padding) if isinstance(padding, int) else padding
+        return cls(_numpy(conv.weight) * scale[:, None, None, None], shift, conv._stride, padding,
+                   conv._groups, in_size)
+
+    def dense_weight(self):
+        """The ``[out, in, kh, kw]`` weight with zeros between groups."""
+        out_channels, per_group = self.weight.shape[:2]
+        out_per_group = out_channels // self.groups
+        dense = np.zeros((out_channels, per_group * self.groups) + self.weight.shape[2:])
+        for o in range(out_channels):
+            start = o // out_per_group * per_group
+            dense[o, start:start + per_group] = self.weight[o]
+        return dense
+
+    def is_depthwise_1d(self):
+        """One input channel per group and a k×1 or 1×k kernel."""
+        return self.weight.shape[1] == 1 and self.groups > 1 and 1 in self.weight.shape[2:] \
+            and self.weight.shape[2:] != (1, 1)
+
+
+def fusable(first, second):
+    """Whether a dense k×1 convolution then a 1×k one with one input per group (the stem) fuse."""
+    (kh, kw), (lh, lw) = first.weight.shape[2:], second.weight.shape[2:]
+    return (first.groups == 1 and kw == 1 and lh == 1 and kh == lw and first.bias.ndim == 1
+            and second.weight.shape[1] == 1 and first.stride[1] == 1 and first.padding[1] == 0
+            and second.stride[0] == 1 and second.padding[0] == 0)
+
+
+def fuse(first, second):
+    """The k×k convolution equal to ``second ∘ first`` (see :func:`fusable`); its bias is a map."""
+    inner = second.dense_weight()[:, :, 0, :]   # [out, mid, kw]
+    outer = first.dense_weight()[:, :, :, 0]    # [mid, in, kh]
+    weight = np.einsum("omw,mch->ochw", inner, outer)
+    width = first.in_size[1]
+    out_width = (width + 2 * second.padding[1] - inner.shape[2]) // second.stride[1] + 1
+    columns = (np.arange(out_width)[:, None] * second.stride[1] - second.padding[1]
+               + np.arange(inner.shape[2]))
+    inside = (columns >= 0) & (columns < width)  # [out_width, kw]: taps that read the image
+    bias = second.bias[:, None] + np.einsum("omw,m,vw->ov", inner, first.bias, inside)
+    return ConvSpec(weight, bias, (first.stride[0], second.stride[1]),
+                    (first.padding[0], second.padding[1]), 1, first.in_size)
+
+
+def _map_bias(layer, bias):
+    """``bias`` (``[C]`` or ``[C, W]``) as a parameter broadcasting over ``[N, C, H, W]``."""
+    return _param(layer, bias.reshape(1, bias.shape[0], 1, -1))
+
+
+class DeployConv(nn.Layer):
+    """A convolution plus a bias broadcast over ``[N, C, H, W]`` (per channel, or a width map)."""
+
+    def __init__(self, weight, bias, spec):
+        super().__init__()
+        self.weight, self.bias = _param(self, weight), _map_bias(self, bias)
+        self._stride, self._padding, self._groups = spec.stride, spec.padding, spec.groups
+
+    def forward(self, x):
+        out = F.conv2d(x, self.weight, None, self._stride, self._padding, groups=self._groups)
+        return out + self.bias
+
+
+def band_matrices(weight, size, stride, padding):
+    """``[C, out_size, size]`` matrices applying each channel's 1-D kernel along one axis."""
+    taps = weight.reshape(weight.shape[0], -1)
+    out_size = (size + 2 * padding - taps.shape[1]) // stride + 1
+    bands = np.zeros((taps.shape[0], out_size, size))
+    for o in range(out_size):
+        for t in range(taps.shape[1]):
+            i = o * stride - padding + t
+            if 0 <= i < size:
+                bands[:, o, i] = taps[:, t]
+    return bands
+
+
+class BandedDepthwise(nn.Layer):
+    """A k×1 or 1×k depthwise convolution (channel multiplier m) as one batched matmul.
+
+    Input channel c feeds outputs ``c·m … c·m + m - 1``: the input channels are repeated m times
+    (a gather) and output o is ``T[o] @ x[o]`` (k×1, along rows) or ``x[o] @ T[o]ᵀ`` (1×k,
+    along columns) with the band matrices ``T`` of :func:`band_matrices`.
+    """
+
+    def __init__(self, weight, bias, spec):
+        super().__init__()
+        self.vertical = weight.shape[3] == 1
+        axis = 0 if self.vertical else 1
+        bands = band_matrices(weight, spec.in_size[axis], spec.stride[axis], spec.padding[axis])
+        self.bands = _param(self, bands if self.vertical else bands.transpose(0, 2, 1))
+        self.bias = _map_bias(self, bias)
+        multiplier = weight.shape[0] // spec.groups
+        self.repeat = Gather(np.repeat(np.arange(spec.groups), multiplier)) if multiplier > 1 else None
+
+    def forward(self, x):
+        if self.repeat is not None:
+            x = self.repeat(x)
+        out = paddle.matmul(self.bands, x) if self.vertical else paddle.matmul(x, self.bands)
+        return out + self.bias
+
+
+class Gather(nn.Layer):
+    """Reorder channels: ``x[:, index]``."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.register_buffer("index", _index(index))
+
+    def forward(self, x):
+        return paddle.gather(x, self.index, axis=1)
+
+
+def spatial_mean(x, by_matmul):
+    """``[N, C, H, W] → [N, C]`` mean; by a matrix-vector product if ``by_matmul`` (Paddle
+    Inference's CPU reductions take twice as long)."""
+    if not by_matmul:
+        return x.mean(axis=[2, 3])
+    pixels = x.shape[2] * x.shape[3]
+    return paddle.matmul(x.flatten(2), paddle.full([pixels, 1], 1.0 / pixels)).squeeze(-1)
+
+
+class DeployShiftMax(nn.Layer):
+    """Dynamic Shift-Max with folded coefficients: ``max_k (x·A_k + x[:, shift]·B_k)``."""
+
+    def __init__(self, dsm, frame, mean_by_matmul):
+        super().__init__()
+        self.mean_by_matmul = mean_by_matmul
+        channels = len(frame)
+        fc1, fc2 = dsm.fc[0], dsm.fc[2]
+        # rows of fc1 and columns of fc2 follow the memory order of the channels
+        self.w1, self.b1 = _param(self, _numpy(fc1.weight)[frame]), _param(self, _numpy(fc1.bias))
+        columns = (np.arange(2 * dsm.branches)[:, None] * channels + frame[None, :]).reshape(-1)
+        gain = 2.0 * ACT_MAX * HARDSIGMOID_SLOPE
+        self.w2 = _param(self, gain * _numpy(fc2.weight)[:, columns])
+        self.b2 = _param(self, gain * _numpy(fc2.bias)[columns])
+        init = [v for k in range(dsm.branches) for v in (dsm.init_a[k], dsm.init_b[k])]
+        self.offset = _param(self, np.repeat(np.asarray(init), channels)[None, :])
+        sigma = channel_permutation(dsm.shift, channels)
+        self.register_buffer("shift_index", _index(inverse(frame)[sigma[frame]]))
+        self.branches = dsm.branches
+
+    def forward(self, x):
+        hidden = F.relu(paddle.matmul(spatial_mean(x, self.mean_by_matmul), self.w1) + self.b1)
+        coeffs = paddle.clip(paddle.matmul(hidden, self.w2) + self.b2, -ACT_MAX, ACT_MAX) + self.offset
+        coeffs = coeffs.unsqueeze([2, 3]).split(2 * self.branches, axis=1)
+        shifted = paddle.gather(x, self.shift_index, axis=1)
+        out = x * coeffs[0] + shifted * coeffs[1]
+        for k in range(1, self.branches):
+            out = paddle.maximum(out, x * coeffs[2 * k] + shifted * coeffs[2 * k + 1])
+        return out
+
+
+class DeployBlock(nn.Layer):
+    """A rewritten block: its layers, plus the shortcut when the original block had one."""
+
+    def __init__(self, layers, residual):
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+        self.residual = residual
+
+    def forward(self, x):
+        out = self.layers(x)
+        return out + x if self.residual else out
+
+
+def _fold_linear_bn(seq):
+    """``(weight, bias)`` of ``Linear → BatchNorm1D`` as one Linear layer."""
+    linear, bn = seq[0], seq[1]
+    scale, shift = bn_scale_shift(bn)
+    return _numpy(linear.weight) * scale[None, :], _numpy(linear.bias) * scale + shift
+
+
+class DeployHead(nn.Layer):
+    """ReLU6 → average → hard-swish → (Linear+BN → hard-swish) × 2 with BatchNorm folded."""
+
+    def __init__(self, classifier, frame, mean_by_matmul):
+        super().__init__()
+        self.mean_by_matmul = mean_by_matmul
+        (w1, b1), (w2, b2) = (_fold_linear_bn(unit.linear) for unit in (classifier[0], classifier[2]))
+        self.w1, self.b1 = _param(self, w1[frame]), _param(self, b1)
+        self.w2, self.b2 = _param(self, w2), _param(self, b2)
+
+    def forward(self, x):
+        x = F.hardswish(spatial_mean(F.relu6(x), self.mean_by_matmul))
+        x = F.hardswish(paddle.matmul(x, self.w1) + self.b1)
+        return F.hardswish(paddle.matmul(x, self.w2) + self.b2)
+
+
+class DeployMicroNet(nn.Layer):
+    """The rewritten network: ``features`` (stem and blocks) then the folded head."""
+
+    def __init__(self, features, head):
+        super().__init__()
+        self.features = nn.Sequential(*features)
+        self.head = head
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _primitives(layer, sizes):
+    """Flatten ``layer`` into ConvSpecs (BatchNorm folded), ReLU6, Dynamic Shift-Max and shuffles."""
+    items = []
+    for child in layer.children():
+        if isinstance(child, nn.BatchNorm2D):
+            conv = items.pop()
+            items.append(ConvSpec.from_layers(conv, child, sizes[id(conv)]))
+        elif isinstance(child, (nn.Conv2D, nn.ReLU6, DynamicShiftMax, ChannelShuffle)):
+            items.append(child)
+        elif not isinstance(child, nn.Identity):
+            items.extend(_primitives(child, sizes))
+    return items
+
+
+def _fuse_stem(items):
+    """Replace the stem's fusable pair of consecutive ConvSpecs by their fusion."""
+    out = []
+    for item in items:
+        if isinstance(item, ConvSpec) and out and isinstance(out[-1], ConvSpec) and fusable(out[-1], item):
+            out[-1] = fuse(out[-1], item)
+        else:
+            out.append(item)
+    return out
+
+
+class Rewriter:
+    """Emits the deploy layers of one block, tracking the memory frame of the current tensor."""
+
+    def __init__(self, frame, target):
+        self.frame = frame
+        self.target = target
+        self.layers = []
+
+    def apply(self, item):
+        if isinstance(item, ConvSpec):
+            self.conv(item)
+        elif isinstance(item, nn.ReLU6):
+            self.layers.append(nn.ReLU6())
+        elif isinstance(item, DynamicShiftMax):
+            self.layers.append(DeployShiftMax(item, self.frame, self.target == "paddle"))
+        elif isinstance(item, ChannelShuffle):
+            self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
+
+    def conv(self, spec):
+        """Emit ``spec`` reading the current frame; gather first if its groups are scattered."""
+        blocks = self._group_blocks(spec.groups)
+        if blocks is None:
+            self.restore(np.arange(len(self.frame)))
+            blocks = np.arange(spec.groups)
+        out_per_group, in_per_group = spec.weight.shape[0] // spec.groups, spec.weight.shape[1]
+        out_frame = (blocks[:, None] * out_per_group + np.arange(out_per_group)).reshape(-1)
+        in_pos = (self.frame % in_per_group).reshape(spec.groups, in_per_group)
+        weight = np.concatenate([spec.weight[out_frame[b * out_per_group:(b + 1) * out_per_group]]
+                                 [:, in_pos[b]] for b in range(spec.groups)])
+        banded = (self.target == "paddle" and spec.is_depthwise_1d()
+                  and max(spec.in_size) <= BANDED_MAX_SIZE)
+        self.layers.append((BandedDepthwise if banded else DeployConv)(weight, spec.bias[out_frame], spec))
+        self.frame = out_frame
+
+    def _group_blocks(self, groups):
+        """The logical group held by each memory block of the input, or None if they are mixed."""
+        owner = (self.frame // (len(self.frame) // groups)).reshape(groups, -1)
+        return owner[:, 0] if (owner == owner[:, :1]).all() else None
+
+    def restore(self, frame):
+        """Bring the tensor into ``frame`` with one gather (nothing if it is there already)."""
+        if not np.array_equal(frame, self.frame):
+            self.layers.append(Gather(inverse(self.frame)[frame]))
+            self.frame = frame
+
+
+def _conv_input_sizes(model, image_shape):
+    """``id(conv) → (height, width)`` of every convolution's input for one ``image_shape`` image."""
+    sizes, handles = {}, []
+
+    def record(layer, inputs):
+        sizes[id(layer)] = tuple(inputs[0].shape[2:])
+
+    for layer in model.sublayers():
+        if isinstance(layer, nn.Conv2D):
+            handles.append(layer.register_forward_pre_hook(record))
+    with paddle.no_grad():
+        model.features(paddle.zeros([1] + list(image_shape)))
+    for handle in handles:
+        handle.remove()
+    return sizes
+
+
+def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
+    """The :class:`DeployMicroNet` computing eval-mode ``model`` on ``image_shape`` images."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    model.eval()
+    sizes = _conv_input_sizes(model, image_shape)
+    frame = np.arange(image_shape[0])
+    features = []
+    for block in model.features:
+        items = _primitives(block, sizes)
+        rewriter = Rewriter(frame, target)
+        for item in _fuse_stem(items) if target == "onnx" else items:
+            rewriter.apply(item)
+        residual = bool(getattr(block, "residual", False))
+        if residual:
+            rewriter.restore(frame)
+        features.append(DeployBlock(rewriter.layers, residual))
+        frame = rewriter.frame
+    return DeployMicroNet(features, DeployHead(model.classifier, frame, target == "paddle"))
+
+
+def prepare_for_export(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
+    """The fastest equivalent of ``model`` on ``target`` for ``image_shape`` (C, H, W) images.
+
+    A MicroNet, or an ``nn.Sequential`` starting with one (e.g. followed by a softmax), is
+    rewritten into a :class:`DeployMicroNet` tuned for ``target`` ("paddle": Paddle Inference,
+    "onnx": ONNX Runtime after paddle2onnx); any other model is returned unchanged. The rewrite
+    copies the weights: ``model`` itself is only put in eval mode.
+    """
+    if isinstance(model, MicroNet):
+        return rewrite_micronet(model, image_shape, target).eval()
+    if isinstance(model, nn.Sequential) and len(model) and isinstance(model[0], MicroNet):
+        rest = list(model.children())[1:]
+        return nn.Sequential(prepare_for_export(model[0], image_shape, target), *rest).eval()
+    return model

@@ -1,0 +1,171 @@
+"""Benchmark scripts on tiny sizes (structure and sanity of their JSON, no timing claims) and the
+export-time rewrite of MicroNet (same outputs as the dygraph model to 1e-5 relative)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from ppcls.arch import build_model
+from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
+from ppcls.utils.weights import load_state_dict
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import common  # noqa: E402
+
+ARCHS = ["MicroNet_M0", "MicroNet_M1", "MicroNet_M2", "MicroNet_M3"]
+TINY = ["--models", "MicroNet_M0", "--repeats", "2", "--image-size", "64", "--json"]
+NO_PEER = ["--paddleclas", "/nonexistent/micronet.py"]
+PEER = common.find_peer()
+REWRITE_TOLERANCE = 1e-5
+
+
+def run_json(script, *args):
+    """Run ``benchmarks/script`` and return its JSON result (the last line of stdout)."""
+    out = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def check_timing(row, repeats):
+    assert 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+    assert len(row["rounds_ms"]) == repeats and all(v > 0 for v in row["rounds_ms"])
+
+
+def expected_latency_rows(with_peer):
+    rows = {("ppcls-deploy", "paddle_inference"), ("ppcls-deploy", "onnxruntime"),
+            ("ppcls", "paddle_inference"), ("ppcls", "onnxruntime"), ("ppcls", "dygraph")}
+    if with_peer:
+        rows |= {("paddleclas", "paddle_inference"), ("paddleclas", "onnxruntime"), ("paddleclas", "dygraph")}
+    return rows
+
+
+def check_latency(result, with_peer):
+    assert result["benchmark"] == "latency" and result["peer"]["available"] is with_peer
+    assert result["settings"]["image_size"] == 64 and result["settings"]["models"] == ["MicroNet_M0"]
+    assert {(r["impl"], r["backend"]) for r in result["rows"]} == expected_latency_rows(with_peer)
+    for row in result["rows"]:
+        assert row["model"] == "MicroNet_M0" and row["madds"] > 0
+        check_timing(row, 2)
+        if row["impl"] != "paddleclas":
+            assert row["max_rel_diff"] < 1e-4
+    comparisons = {r["comparison"].split(" ")[0] for r in result["ratios"]}
+    assert comparisons == ({"paddle_inference", "onnxruntime", "fastest_path"} if with_peer else set())
+    assert all(r["ratio"] > 0 and r["ours_ms"] > 0 and r["peer_ms"] > 0 for r in result["ratios"])
+
+
+def test_latency_without_the_peer_says_so_and_measures_the_rest():
+    result = run_json("latency.py", *TINY, "--iters", "2", *NO_PEER)
+    assert "not found" in result["peer"]["note"]
+    check_latency(result, with_peer=False)
+
+
+@pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
+def test_latency_with_paddleclas():
+    check_latency(run_json("latency.py", *TINY, "--iters", "2"), with_peer=True)
+
+
+def check_train_speed(result, with_peer):
+    assert result["benchmark"] == "train_speed" and result["peer"]["available"] is with_peer
+    assert result["settings"]["batch_size"] == 2
+    assert {(r["model"], r["impl"]) for r in result["rows"]} == \
+        {("MicroNet_M0", "ppcls")} | ({("MicroNet_M0", "paddleclas")} if with_peer else set())
+    for row in result["rows"]:
+        check_timing(row, 2)
+        assert row["finite_loss"] and row["images_per_s"] == pytest.approx(2000.0 / row["median_ms"])
+    assert len(result["ratios"]) == (1 if with_peer else 0)
+
+
+def test_train_speed_without_the_peer():
+    check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1", *NO_PEER),
+                      with_peer=False)
+
+
+@pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
+def test_train_speed_with_paddleclas():
+    check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1"), with_peer=True)
+
+
+def randomize_batchnorm(model):
+    """Non-trivial BatchNorm statistics and affine terms, so that folding them is exercised."""
+    rng = np.random.RandomState(0)
+    for layer in model.sublayers():
+        if isinstance(layer, (paddle.nn.BatchNorm2D, paddle.nn.BatchNorm1D)):
+            n = layer._mean.shape[0]
+            layer._mean.set_value(rng.randn(n).astype("float32") * 0.1)
+            layer._variance.set_value(rng.rand(n).astype("float32") + 0.5)
+            layer.weight.set_value(rng.rand(n).astype("float32") + 0.5)
+            layer.bias.set_value(rng.randn(n).astype("float32") * 0.5)
+
+
+def relative_error(model, rewritten, images):
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(images)).numpy()
+        actual = rewritten(paddle.to_tensor(images)).numpy()
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", ARCHS)
+def test_rewrite_matches_dygraph_on_random_input(name, target):
+    paddle.seed(0)
+    model = build_model({"name": name})
+    randomize_batchnorm(model)
+    model.eval()
+    images = np.random.RandomState(1).randn(2, 3, 224, 224).astype("float32")
+    assert relative_error(model, prepare_for_export(model, (3, 224, 224), target), images) < REWRITE_TOLERANCE
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rewrite_is_made_for_the_given_size(target):
+    paddle.seed(0)
+    model = build_model({"name": "MicroNet_M0", "class_num": 10})
+    randomize_batchnorm(model)
+    model.eval()
+    images = np.random.RandomState(2).randn(3, 3, 96, 64).astype("float32")
+    assert relative_error(model, prepare_for_export(model, (3, 96, 64), target), images) < REWRITE_TOLERANCE
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rewrite_matches_on_official_weights(micronet_data, target):
+    from ppcls.utils.torch_checkpoint import read_torch_checkpoint, torch_to_paddle
+    from tests.test_micronet import _official_preprocess
+    paddle.seed(0)
+    model = build_model({"name": "MicroNet_M3"})
+    load_state_dict(model, torch_to_paddle(read_torch_checkpoint(micronet_data / "micronet-m3-features.pth")))
+    net = paddle.nn.Sequential(model, paddle.nn.Softmax(axis=-1))
+    net.eval()
+    rewritten = prepare_for_export(net, (3, 224, 224), target)
+    assert isinstance(rewritten[1], paddle.nn.Softmax)
+    photos = [_official_preprocess(micronet_data / "dog.jpg"),
+              np.random.RandomState(3).randn(1, 3, 224, 224).astype("float32")]
+    for images in photos:
+        assert relative_error(model, rewritten[0], images) < REWRITE_TOLERANCE
+        assert relative_error(net, rewritten, images) < REWRITE_TOLERANCE
+
+
+def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
+    """The saved programs, run by Paddle Inference and (converted) by ONNX Runtime."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import latency
+    paddle.seed(0)
+    model = build_model({"name": "MicroNet_M0"})
+    randomize_batchnorm(model)
+    model.eval()
+    images = np.random.RandomState(4).randn(2, 3, 64, 64).astype("float32")
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(images)).numpy()
+    for target, runner in (("paddle", latency.paddle_runner), ("onnx", latency.onnx_runner)):
+        prefix = latency.export(prepare_for_export(model, (3, 64, 64), target), 64, str(tmp_path / target / "inference"))
+        actual = runner(prefix, 1)(images)
+        assert np.abs(actual - expected).max() / np.abs(expected).max() < REWRITE_TOLERANCE, target
+
+
+def test_other_models_and_targets():
+    layer = paddle.nn.Linear(2, 2)
+    assert prepare_for_export(layer) is layer
+    with pytest.raises(ValueError, match="target"):
+        prepare_for_export(build_model({"name": "MicroNet_M0"}), target="tensorrt")
