@@ -7,7 +7,7 @@ import program
 from ppcls.arch import build_model
 from ppcls.data import build_dataloader
 from ppcls.engine import evaluate
-from ppcls.engine.setup import select_device
+from ppcls.engine.setup import check_labels_fit, select_device
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
 from ppcls.utils import dist, logger
@@ -26,6 +26,7 @@ def main():
     else:
         logger.warning("Global.pretrained_model is not set: evaluating randomly initialised weights")
     loader = build_dataloader(config["DataLoader"], "Eval", device, int(glob.get("seed", 0) or 0))
+    check_labels_fit(loader.dataset, int(config["Arch"].get("class_num", 1000)), "DataLoader.Eval.dataset")
     metrics = build_metrics((config.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
     evaluate(model, loader, build_loss((config.get("Loss") or {}).get("Eval")), metrics,
              print_batch_step=int(glob.get("print_batch_step", 10)))

@@ -28,7 +28,8 @@ from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.cli import run_cli  # noqa: E402
 from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config  # noqa: E402
 from ppcls.utils.errors import ConfigError, PPClsError  # noqa: E402
-from ppcls.utils.inference_files import onnx_model_file, paddle_model_files  # noqa: E402
+from ppcls.utils.inference_files import (check_input_shape, onnx_model_file, paddle_model_files,  # noqa: E402
+                                         program_input_shape)
 
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim",
              "use_tensorrt", "use_onnx")
@@ -123,6 +124,7 @@ class PaddlePredictor:
         self.predictor = inference.create_predictor(config)
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.model_dir, self.input_shape = glob["inference_model_dir"], program_input_shape(program_file)
 
     @staticmethod
     def _use_gpu(config, glob, precision):
@@ -143,6 +145,8 @@ class PaddlePredictor:
             config.disable_mkldnn()
 
     def __call__(self, batch):
+        if self.input_shape is not None:
+            check_input_shape(self.input_shape, batch.shape, self.model_dir)
         self.input.reshape(list(batch.shape))
         self.input.copy_from_cpu(batch)
         self.predictor.run()
@@ -164,6 +168,7 @@ class OnnxPredictor:
         options.log_severity_level = 3  # errors only: the converter leaves unused initializers
         self.session = ort.InferenceSession(path, options, providers=self._providers(ort, glob))
         self.input_name = self.session.get_inputs()[0].name
+        self.model_dir, self.input_shape = path, self.session.get_inputs()[0].shape
 
     @staticmethod
     def _providers(ort, glob):
@@ -175,6 +180,7 @@ class OnnxPredictor:
         return ["CPUExecutionProvider"]
 
     def __call__(self, batch):
+        check_input_shape(self.input_shape, batch.shape, self.model_dir)
         return self.session.run(None, {self.input_name: batch})[0]
 
 

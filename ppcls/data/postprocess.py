@@ -51,11 +51,21 @@ class Topk:
         if isinstance(topk, bool) or not isinstance(topk, int) or topk <= 0:
             raise ConfigError(f"Topk topk must be a positive integer, got {topk!r}")
         self.topk = topk
+        self.class_id_map_file = class_id_map_file
         self.class_id_map = (None if class_id_map_file is None
                              else load_class_id_map(class_id_map_file, delimiter))
 
+    def check_class_count(self, num_classes):
+        """A class map must name exactly the classes the model predicts."""
+        if self.class_id_map is not None and len(self.class_id_map) != num_classes:
+            raise ConfigError(
+                f"class_id_map_file {self.class_id_map_file} names {len(self.class_id_map)} classes "
+                f"but the model predicts {num_classes}; use the class map of the data the model "
+                "was trained on")
+
     def __call__(self, x, file_names=None):
         probs = to_probabilities(np.asarray(x).reshape(len(x), -1))
+        self.check_class_count(probs.shape[1])
         if file_names is not None and len(file_names) != len(probs):
             raise ValueError(f"{len(file_names)} file names for {len(probs)} predictions")
         order = np.argsort(-probs, axis=1, kind="stable")[:, :self.topk]

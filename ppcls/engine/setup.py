@@ -36,3 +36,15 @@ def seed_everything(seed):
 def run_dir(config):
     """``Global.output_dir/<Arch.name>``, where checkpoints and logs of a run go."""
     return os.path.join(config["Global"].get("output_dir", "./output/"), config["Arch"]["name"])
+
+
+def check_labels_fit(dataset, class_num, where):
+    """Every label of ``dataset`` must be a class of the model (``Arch.class_num``)."""
+    labels = getattr(dataset, "labels", None)
+    if not labels:
+        return
+    largest = max(labels)
+    if largest >= class_num:
+        source = getattr(dataset, "cls_label_path", where)
+        raise ConfigError(f"{source} has label {largest} but Arch.class_num is {class_num}: "
+                          "set Arch.class_num to the number of classes of the data")

@@ -10,7 +10,7 @@ from ppcls.engine.amp import MixedPrecision
 from ppcls.engine.ema import ModelEMA
 from ppcls.engine.evaluator import evaluate
 from ppcls.engine.meters import MeterGroup, Timer
-from ppcls.engine.setup import run_dir, seed_everything, select_device
+from ppcls.engine.setup import check_labels_fit, run_dir, seed_everything, select_device
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
 from ppcls.optimizer import build_optimizer
@@ -80,9 +80,12 @@ class Trainer:
         if glob.get("pretrained_model"):
             load_weights(self.model, glob["pretrained_model"])
         self.train_loader = build_dataloader(config["DataLoader"], "Train", self.device, self.seed)
+        class_num = int(config["Arch"].get("class_num", 1000))
+        check_labels_fit(self.train_loader.dataset, class_num, "DataLoader.Train.dataset")
         self.eval_loader = None
         if glob.get("eval_during_train", False):
             self.eval_loader = build_dataloader(config["DataLoader"], "Eval", self.device, self.seed)
+            check_labels_fit(self.eval_loader.dataset, class_num, "DataLoader.Eval.dataset")
         self.train_loss = build_loss(config["Loss"]["Train"])
         self.eval_loss = build_loss(config["Loss"].get("Eval"))
         metric_cfg = config.get("Metric") or {}

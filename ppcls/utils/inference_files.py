@@ -1,4 +1,5 @@
 """Where an exported model's files live: ``MODEL_DIR/inference.{json|pdmodel,pdiparams,onnx}``."""
+import json
 import os
 
 from ppcls.utils.errors import ConfigError
@@ -35,3 +36,35 @@ def onnx_model_file(model_dir):
         raise ConfigError(f"no {ONNX_FILE} in {model_dir}: convert the exported model with "
                           f"python tools/export_onnx.py --model_dir {model_dir}")
     return path
+
+
+def check_input_shape(expected, batch_shape, model_dir):
+    """Preprocessed images must have the exported model's fixed channel and spatial sizes.
+
+    ``expected`` is the model's input shape with -1 (or None) for free dimensions.
+    """
+    fixed = [(want, got) for want, got in zip(expected[1:], batch_shape[1:])
+             if isinstance(want, int) and want > 0]
+    if any(want != got for want, got in fixed):
+        raise ConfigError(
+            f"the preprocessed images have shape {list(batch_shape[1:])} but the model in "
+            f"{model_dir} expects {list(expected[1:])}: PreProcess.transform_ops must produce the "
+            "export's Global.image_shape")
+
+
+def program_input_shape(program_file):
+    """The input shape recorded in a Paddle 3 ``inference.json`` program, or None if not found.
+
+    The program's ``data`` operator carries the export's input spec as its ``shape`` attribute.
+    """
+    if not program_file.endswith(".json"):
+        return None
+    with open(program_file, encoding="utf-8") as f:
+        program = json.load(f)
+    for region in program.get("program", {}).get("regions", []):
+        for block in region.get("blocks", []):
+            for op in block.get("ops", []):
+                if op.get("#", "").endswith(".data"):
+                    attrs = {a.get("N"): a.get("AT", {}).get("D") for a in op.get("A", [])}
+                    return attrs.get("shape")
+    return None
