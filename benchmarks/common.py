@@ -72,6 +72,11 @@ def peer_module(path=None):
                             "measuring this project only"
 
 
+def load_average():
+    """The 1-minute load average, to judge how busy the machine was while measuring."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def clock_fn(name):
     """``time.perf_counter`` (wall) or ``time.thread_time`` (CPU time of this thread)."""
     return {"wall": time.perf_counter, "cpu": time.thread_time}[name]

@@ -169,3 +169,27 @@ def test_other_models_and_targets():
     assert prepare_for_export(layer) is layer
     with pytest.raises(ValueError, match="target"):
         prepare_for_export(build_model({"name": "MicroNet_M0"}), target="tensorrt")
+
+
+def test_export_tool_writes_the_rewrite(tmp_path):
+    """tools/export_model.py: Global.export_fuse (default True) and Global.export_target."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import latency
+    config = "ppcls/configs/quick_start/MicroNet_M0.yaml"
+    images = np.random.RandomState(5).randn(2, 3, 32, 32).astype("float32")
+    outputs, programs = {}, {}
+    for tag, extra in (("default", []), ("plain", ["Global.export_fuse=False"]), ("onnx", ["Global.export_target=onnx"])):
+        overrides = [f"Global.save_inference_dir={tmp_path / tag}", f"Global.output_dir={tmp_path / 'out'}", *extra]
+        subprocess.run([sys.executable, "tools/export_model.py", "-c", config,
+                        *[arg for o in overrides for arg in ("-o", o)]], cwd=ROOT, check=True, capture_output=True)
+        outputs[tag] = latency.paddle_runner(str(tmp_path / tag / "inference"), 1)(images)
+        programs[tag] = (tmp_path / tag / "inference.json").read_text()
+    folded = ('"1.batch_norm', '"1.scale"', '"1.hardsigmoid"')  # operator names in the PIR program
+    assert all(op in programs["plain"] for op in folded)
+    assert not any(op in programs[tag] for op in folded for tag in ("default", "onnx"))
+    for tag in ("default", "onnx"):
+        assert np.abs(outputs[tag] - outputs["plain"]).max() < REWRITE_TOLERANCE * np.abs(outputs["plain"]).max()
+    bad = subprocess.run([sys.executable, "tools/export_model.py", "-c", config, "-o", "Global.export_target=trt",
+                          "-o", f"Global.save_inference_dir={tmp_path / 'bad'}", "-o", f"Global.output_dir={tmp_path / 'out'}"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "Global.export_target must be one of paddle, onnx" in bad.stdout + bad.stderr

@@ -6,6 +6,11 @@
 The exported graph takes float32 ``[N] + Global.image_shape`` images and returns class
 probabilities (softmax over the logits); ``-o Arch.infer_add_softmax=False`` exports the raw
 logits instead. Paddle 3 writes ``inference.json`` (the program) and ``inference.pdiparams``.
+
+``Global.export_fuse`` (default True) exports the inference rewrite of the network
+(``prepare_for_export``: for MicroNet, BatchNorm folded and shuffles removed; same outputs),
+tuned for ``Global.export_target``: ``paddle`` (Paddle Inference, default) or ``onnx`` (ONNX
+Runtime after tools/export_onnx.py). See docs/benchmarks.md.
 """
 import os
 
@@ -15,6 +20,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch import build_model
+from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
 from ppcls.engine.setup import seed_everything
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
@@ -43,6 +49,16 @@ def build_export_model(config):
     return net
 
 
+def rewrite_for_export(net, glob):
+    """``net`` rewritten for ``Global.export_target`` when ``Global.export_fuse`` (default True)."""
+    fuse, target = glob.get("export_fuse", True), glob.get("export_target", "paddle")
+    if not isinstance(fuse, bool):
+        raise ConfigError(f"Global.export_fuse must be True or False, got {fuse!r}")
+    if target not in TARGETS:
+        raise ConfigError(f"Global.export_target must be one of {', '.join(TARGETS)}, got {target!r}")
+    return prepare_for_export(net, glob["image_shape"], target) if fuse else net
+
+
 def remove_stale_onnx(save_dir):
     """Delete ``inference.onnx`` converted from an earlier export: it would no longer match."""
     stale = os.path.join(save_dir, "inference.onnx")
@@ -68,7 +84,7 @@ def main():
     paddle.set_device("cpu")
     glob = config["Global"]
     save_dir = glob.get("save_inference_dir") or "./inference"
-    files = export(build_export_model(config), glob["image_shape"], save_dir)
+    files = export(rewrite_for_export(build_export_model(config), glob), glob["image_shape"], save_dir)
     logger.info("exported %s for input [N, %s]: %s", config["Arch"]["name"],
                 ", ".join(str(d) for d in glob["image_shape"]), ", ".join(files))
 
