@@ -24,7 +24,8 @@ operators, for one input size and one runtime (``target``):
 * ``target="paddle"`` (Paddle Inference, whose CPU convolution loops over groups) runs the
   depthwise convolutions on small feature maps as **banded matrix products**: a k×1 depthwise
   convolution of an H×W map is ``T_c @ x_c`` with one H'×H band matrix per channel, one batched
-  matmul instead of a per-channel loop.
+  matmul instead of a per-channel loop; spatial means are matrix-vector products (Paddle's CPU
+  reductions take twice as long).
 
 Which choices pay off was measured on both runtimes (docs/benchmarks.md); fusing the depthwise
 k×1/1×k pairs of the blocks was slower on both and is not done. Training keeps the readable
