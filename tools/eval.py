@@ -4,15 +4,13 @@
 """
 import program
 
-from ppcls.arch import build_model
 from ppcls.data import build_dataloader
 from ppcls.engine import evaluate
 from ppcls.engine.setup import check_labels_fit, select_device
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
-from ppcls.utils import dist, logger
+from ppcls.utils import dist
 from ppcls.utils.cli import run_cli
-from ppcls.utils.weights import load_weights
 
 
 def main():
@@ -20,11 +18,7 @@ def main():
     glob = config["Global"]
     device = select_device(glob.get("device", "cpu"))
     dist.init_parallel()
-    model = build_model(config["Arch"])
-    if glob.get("pretrained_model"):
-        load_weights(model, glob["pretrained_model"])
-    else:
-        logger.warning("Global.pretrained_model is not set: evaluating randomly initialised weights")
+    model = program.trained_model(config, "evaluating")
     loader = build_dataloader(config["DataLoader"], "Eval", device, int(glob.get("seed", 0) or 0))
     check_labels_fit(loader.dataset, int(config["Arch"].get("class_num", 1000)), "DataLoader.Eval.dataset")
     metrics = build_metrics((config.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])

@@ -19,13 +19,10 @@ import program
 import paddle
 import paddle.nn as nn
 
-from ppcls.arch import build_model
-from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
-from ppcls.engine.setup import seed_everything
+from ppcls.arch import EXPORT_TARGETS, prepare_for_export
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError
-from ppcls.utils.weights import load_weights
 
 
 def with_softmax(model, add_softmax):
@@ -37,13 +34,7 @@ def with_softmax(model, add_softmax):
 
 def build_export_model(config):
     """The eval-mode network to export: weights from ``Global.pretrained_model`` (or random)."""
-    glob = config["Global"]
-    seed_everything(int(glob.get("seed") or 0))
-    model = build_model(config["Arch"])
-    if glob.get("pretrained_model"):
-        load_weights(model, glob["pretrained_model"])
-    else:
-        logger.warning("Global.pretrained_model is not set: exporting randomly initialised weights")
+    model = program.trained_model(config, "exporting")
     net = with_softmax(model, config["Arch"].get("infer_add_softmax", True))
     net.eval()
     return net
@@ -54,8 +45,8 @@ def rewrite_for_export(net, glob):
     fuse, target = glob.get("export_fuse", True), glob.get("export_target", "paddle")
     if not isinstance(fuse, bool):
         raise ConfigError(f"Global.export_fuse must be True or False, got {fuse!r}")
-    if target not in TARGETS:
-        raise ConfigError(f"Global.export_target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target not in EXPORT_TARGETS:
+        raise ConfigError(f"Global.export_target must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}")
     return prepare_for_export(net, glob["image_shape"], target) if fuse else net
 
 

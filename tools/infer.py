@@ -15,28 +15,12 @@ import program
 import paddle
 import paddle.nn.functional as F
 
-from ppcls.arch import build_model
 from ppcls.data import build_postprocess, create_operators
 from ppcls.data.image_files import iter_batches, list_images
-from ppcls.engine.setup import seed_everything, select_device
+from ppcls.engine.setup import select_device
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError, DataError
-from ppcls.utils.weights import load_weights
-
-
-def load_model(config):
-    """Build ``Arch`` in eval mode with ``Global.pretrained_model`` (random weights + warning if unset)."""
-    glob = config["Global"]
-    seed_everything(int(glob.get("seed") or 0))
-    model = build_model(config["Arch"])
-    if glob.get("pretrained_model"):
-        load_weights(model, glob["pretrained_model"])
-    else:
-        logger.warning("Global.pretrained_model is not set: predicting with randomly initialised "
-                       "weights")
-    model.eval()
-    return model
 
 
 def json_path(save_dir):
@@ -73,7 +57,7 @@ def main():
     infer = config["Infer"]
     select_device(config["Global"].get("device", "cpu"))
     paths = list_images(infer["infer_imgs"], "Infer.infer_imgs")
-    model = load_model(config)
+    model = program.trained_model(config, "predicting")
     ops = create_operators(infer["transforms"], "Infer.transforms")
     batches = iter_batches(paths, ops, infer.get("batch_size", 1))
     results = predict(model, batches, build_postprocess(infer["PostProcess"]))

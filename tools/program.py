@@ -35,3 +35,21 @@ def load(description, mode, log_name=None):
     logger.init_logger(log_file, all_ranks=os.environ.get("PPCLS_LOG_ALL_RANKS") == "1")
     print_config(config)
     return config
+
+
+def trained_model(config, purpose):
+    """``Arch`` in eval mode with ``Global.pretrained_model``'s weights (random ones, and a warning,
+    when it is unset); ``purpose`` completes the warning, e.g. "evaluating"."""
+    from ppcls.arch import build_model
+    from ppcls.engine.setup import seed_everything
+    from ppcls.utils.weights import load_weights
+
+    glob = config["Global"]
+    seed_everything(int(glob.get("seed") or 0))
+    model = build_model(config["Arch"])
+    if glob.get("pretrained_model"):
+        load_weights(model, glob["pretrained_model"])
+    else:
+        logger.warning("Global.pretrained_model is not set: %s with randomly initialised weights", purpose)
+    model.eval()
+    return model

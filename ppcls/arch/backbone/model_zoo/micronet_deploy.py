@@ -36,7 +36,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, DynamicShiftMax, MicroNet
+from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, DynamicShiftMax, MicroBlock, MicroNet
 
 TARGETS = ("paddle", "onnx")
 """Runtimes a rewrite can be tuned for: Paddle Inference or ONNX Runtime (via paddle2onnx)."""
@@ -248,19 +248,6 @@ class DeployShiftMax(nn.Layer):
         return out
 
 
-class DeployBlock(nn.Layer):
-    """A rewritten block: its layers, plus the shortcut when the original block had one."""
-
-    def __init__(self, layers, residual):
-        super().__init__()
-        self.layers = nn.Sequential(*layers)
-        self.residual = residual
-
-    def forward(self, x):
-        out = self.layers(x)
-        return out + x if self.residual else out
-
-
 def _fold_linear_bn(seq):
     """``(weight, bias)`` of ``Linear → BatchNorm1D`` as one Linear layer."""
     linear, bn = seq[0], seq[1]
@@ -400,7 +387,7 @@ def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
         residual = bool(getattr(block, "residual", False))
         if residual:
             rewriter.restore(frame)
-        features.append(DeployBlock(rewriter.layers, residual))
+        features.append(MicroBlock(rewriter.layers, residual))
         frame = rewriter.frame
     return DeployMicroNet(features, DeployHead(model.classifier, frame, target == "paddle"))
 
