@@ -41,9 +41,9 @@ def run_dir(config):
 def check_labels_fit(dataset, class_num, where):
     """Every label of ``dataset`` must be a class of the model (``Arch.class_num``)."""
     labels = getattr(dataset, "labels", None)
-    if not labels:
+    if labels is None or len(labels) == 0:
         return
-    largest = max(labels)
+    largest = int(np.max(labels))
     if largest >= class_num:
         source = getattr(dataset, "cls_label_path", where)
         raise ConfigError(f"{source} has label {largest} but Arch.class_num is {class_num}: "
