@@ -121,3 +121,18 @@ def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def start(args):
+    """Common start of a benchmark run: dedupe ``args.models``, run Paddle on ``args.threads``
+    CPU threads, find the PaddleClas peer (its note goes to stderr).
+
+    Returns ``(peer module or None, {"available", "source", "note"}, load average at start)``.
+    """
+    args.models = list(dict.fromkeys(args.models))
+    import paddle
+    paddle.set_device("cpu")
+    paddle.base.core.set_num_threads(args.threads)
+    peer, source, note = peer_module(args.paddleclas)
+    print(note, file=sys.stderr)
+    return peer, {"available": peer is not None, "source": source, "note": note}, load_average()

@@ -224,13 +224,7 @@ def versions():
 
 def main(argv=None):
     args = parse_args(argv)
-    args.models = list(dict.fromkeys(args.models))
-    import paddle
-    paddle.set_device("cpu")
-    paddle.base.core.set_num_threads(args.threads)
-    peer, source, note = common.peer_module(args.paddleclas)
-    print(note, file=sys.stderr)
-    load_before = common.load_average()
+    peer, peer_info, load_before = common.start(args)
     rows = []
     with tempfile.TemporaryDirectory(prefix="micronet_latency_") as workdir:
         for name in args.models:
@@ -239,7 +233,7 @@ def main(argv=None):
                                               "threads", "clock", "mkldnn")}
     result = {"benchmark": "latency", "settings": settings, "versions": versions(),
               "load_average": {"start": load_before, "end": common.load_average()},
-              "peer": {"available": peer is not None, "source": source, "note": note},
+              "peer": peer_info,
               "rows": rows, "ratios": ratios(rows)}
     common.emit(result, args.json, render(result))
     return result

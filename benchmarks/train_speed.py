@@ -99,20 +99,15 @@ def render(result):
 
 def main(argv=None):
     args = parse_args(argv)
-    args.models = list(dict.fromkeys(args.models))
+    peer, peer_info, load_before = common.start(args)
     import paddle
-    paddle.set_device("cpu")
-    paddle.base.core.set_num_threads(args.threads)
-    peer, source, note = common.peer_module(args.paddleclas)
-    print(note, file=sys.stderr)
-    load_before = common.load_average()
     rows = []
     for name in args.models:
         rows += measure_model(name, peer, args)
     settings = {k: getattr(args, k) for k in ("models", "repeats", "steps", "image_size", "batch_size", "threads")}
     result = {"benchmark": "train_speed", "settings": settings, "versions": {"paddle": paddle.__version__},
               "load_average": {"start": load_before, "end": common.load_average()},
-              "peer": {"available": peer is not None, "source": source, "note": note},
+              "peer": peer_info,
               "rows": rows, "ratios": ratios(rows)}
     common.emit(result, args.json, render(result))
     return result
