@@ -136,3 +136,16 @@ def start(args):
     peer, source, note = peer_module(args.paddleclas)
     print(note, file=sys.stderr)
     return peer, {"available": peer is not None, "source": source, "note": note}, load_average()
+
+
+def finish(kind, args, setting_names, versions, start_state, rows, ratios, render):
+    """Assemble the result of a run, print it (JSON or tables) and return it.
+
+    ``start_state`` is what :func:`start` returned; ``render(result)`` gives the tables.
+    """
+    _, peer_info, load_before = start_state
+    result = {"benchmark": kind, "settings": {k: getattr(args, k) for k in setting_names},
+              "versions": versions, "load_average": {"start": load_before, "end": load_average()},
+              "peer": peer_info, "rows": rows, "ratios": ratios(rows)}
+    emit(result, args.json, render(result))
+    return result

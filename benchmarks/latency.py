@@ -224,19 +224,15 @@ def versions():
 
 def main(argv=None):
     args = parse_args(argv)
-    peer, peer_info, load_before = common.start(args)
+    state = common.start(args)
+    peer = state[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="micronet_latency_") as workdir:
         for name in args.models:
             rows += measure_model(name, peer, args, workdir)
-    settings = {k: getattr(args, k) for k in ("models", "repeats", "iters", "image_size", "batch_size",
-                                              "threads", "clock", "mkldnn")}
-    result = {"benchmark": "latency", "settings": settings, "versions": versions(),
-              "load_average": {"start": load_before, "end": common.load_average()},
-              "peer": peer_info,
-              "rows": rows, "ratios": ratios(rows)}
-    common.emit(result, args.json, render(result))
-    return result
+    return common.finish("latency", args, ("models", "repeats", "iters", "image_size", "batch_size",
+                                           "threads", "clock", "mkldnn"),
+                         versions(), state, rows, ratios, render)
 
 
 if __name__ == "__main__":

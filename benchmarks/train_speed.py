@@ -99,18 +99,15 @@ def render(result):
 
 def main(argv=None):
     args = parse_args(argv)
-    peer, peer_info, load_before = common.start(args)
+    state = common.start(args)
+    peer = state[0]
     import paddle
     rows = []
     for name in args.models:
         rows += measure_model(name, peer, args)
-    settings = {k: getattr(args, k) for k in ("models", "repeats", "steps", "image_size", "batch_size", "threads")}
-    result = {"benchmark": "train_speed", "settings": settings, "versions": {"paddle": paddle.__version__},
-              "load_average": {"start": load_before, "end": common.load_average()},
-              "peer": peer_info,
-              "rows": rows, "ratios": ratios(rows)}
-    common.emit(result, args.json, render(result))
-    return result
+    return common.finish("train_speed", args, ("models", "repeats", "steps", "image_size", "batch_size",
+                                               "threads"),
+                         {"paddle": paddle.__version__}, state, rows, ratios, render)
 
 
 if __name__ == "__main__":
