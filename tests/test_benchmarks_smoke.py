@@ -147,6 +147,28 @@ def test_rewrite_matches_on_official_weights(micronet_data, target):
         assert relative_error(net, rewritten, images) < REWRITE_TOLERANCE
 
 
+def count_layers(net, kind):
+    return sum(isinstance(layer, kind) for layer in net.sublayers())
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_paddle_rewrite_adds_biases_only_before_nonlinearities(name):
+    """target="paddle" carries each convolution's bias to the next ReLU6 or Dynamic Shift-Max
+    (or the head), so there are at most as many bias additions as nonlinearities; target="onnx"
+    adds one after every convolution (ONNX Runtime fuses it into the convolution)."""
+    from ppcls.arch.backbone.model_zoo import micronet_deploy as deploy
+    paddle.seed(0)
+    model = build_model({"name": name})
+    randomize_batchnorm(model)
+    model.eval()
+    convs = count_layers(model, paddle.nn.Conv2D)
+    lean, plain = (prepare_for_export(model, (3, 224, 224), target) for target in ("paddle", "onnx"))
+    nonlinear = count_layers(lean, paddle.nn.ReLU6) + count_layers(lean, deploy.DeployShiftMax) + 1
+    assert count_layers(lean, deploy.AddBias) <= nonlinear < convs
+    conv_layers = count_layers(plain, deploy.DeployConv) + count_layers(plain, deploy.BandedDepthwise)
+    assert count_layers(plain, deploy.AddBias) == conv_layers == convs - 1  # the stem's pair is fused
+
+
 def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
     """The saved programs, run by Paddle Inference and (converted) by ONNX Runtime."""
     sys.path.insert(0, str(ROOT / "benchmarks"))

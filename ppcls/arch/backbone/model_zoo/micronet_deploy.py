@@ -6,6 +6,10 @@ operators, for one input size and one runtime (``target``):
 
 * **BatchNorm is folded** into the convolution before it, and the classifier's BatchNorm1D
   into its Linear layer.
+* ``target="paddle"`` **defers biases** to the next nonlinearity: a convolution's bias is carried
+  through the linear operators after it (convolutions, gathers, the shortcut addition) and added
+  once in front of the next ReLU6 or Dynamic Shift-Max, as a per-channel vector or, where a
+  zero-padded convolution made it vary near the borders, a map (see :class:`Rewriter`).
 * **Channel shuffles disappear.** Every tensor carries a *frame*, the permutation of its logical
   channels in memory (``actual = logical[frame]``). A shuffle only changes the frame.
   Per-channel operators (bias, ReLU6) ignore it, a depthwise or dense convolution absorbs it into
@@ -141,22 +145,27 @@ def fuse(first, second):
                     (first.padding[0], second.padding[1]), 1, first.in_size)
 
 
-def _map_bias(layer, bias):
-    """``bias`` (``[C]`` or ``[C, W]``) as a parameter broadcasting over ``[N, C, H, W]``."""
-    return _param(layer, bias.reshape(1, bias.shape[0], 1, -1))
-
-
 class DeployConv(nn.Layer):
-    """A convolution plus a bias broadcast over ``[N, C, H, W]`` (per channel, or a width map)."""
+    """A convolution without bias (the :class:`Rewriter` adds biases where they are due)."""
 
-    def __init__(self, weight, bias, spec):
+    def __init__(self, weight, spec):
         super().__init__()
-        self.weight, self.bias = _param(self, weight), _map_bias(self, bias)
+        self.weight = _param(self, weight)
         self._stride, self._padding, self._groups = spec.stride, spec.padding, spec.groups
 
     def forward(self, x):
-        out = F.conv2d(x, self.weight, None, self._stride, self._padding, groups=self._groups)
-        return out + self.bias
+        return F.conv2d(x, self.weight, None, self._stride, self._padding, groups=self._groups)
+
+
+class AddBias(nn.Layer):
+    """Add a bias ``[C, h, w]`` broadcast over ``[N, C, H, W]`` (``h`` is 1 or H, ``w`` 1 or W)."""
+
+    def __init__(self, bias):
+        super().__init__()
+        self.bias = _param(self, bias[None])
+
+    def forward(self, x):
+        return x + self.bias
 
 
 def band_matrices(weight, size, stride, padding):
@@ -180,21 +189,19 @@ class BandedDepthwise(nn.Layer):
     along columns) with the band matrices ``T`` of :func:`band_matrices`.
     """
 
-    def __init__(self, weight, bias, spec):
+    def __init__(self, weight, spec):
         super().__init__()
         self.vertical = weight.shape[3] == 1
         axis = 0 if self.vertical else 1
         bands = band_matrices(weight, spec.in_size[axis], spec.stride[axis], spec.padding[axis])
         self.bands = _param(self, bands if self.vertical else bands.transpose(0, 2, 1))
-        self.bias = _map_bias(self, bias)
         multiplier = weight.shape[0] // spec.groups
         self.repeat = Gather(np.repeat(np.arange(spec.groups), multiplier)) if multiplier > 1 else None
 
     def forward(self, x):
         if self.repeat is not None:
             x = self.repeat(x)
-        out = paddle.matmul(self.bands, x) if self.vertical else paddle.matmul(x, self.bands)
-        return out + self.bias
+        return paddle.matmul(self.bands, x) if self.vertical else paddle.matmul(x, self.bands)
 
 
 class Gather(nn.Layer):
@@ -308,20 +315,56 @@ def _fuse_stem(items):
     return out
 
 
-class Rewriter:
-    """Emits the deploy layers of one block, tracking the memory frame of the current tensor."""
+def _compress(bias_map):
+    """``bias_map [C, H, W]`` with the axes along which it is constant reduced to size 1."""
+    for axis in (1, 2):
+        first = np.take(bias_map, [0], axis=axis)
+        if (bias_map == first).all():
+            bias_map = first
+    return bias_map
 
-    def __init__(self, frame, target):
-        self.frame = frame
+
+class Rewriter:
+    """Emits the deploy layers block by block, tracking two things about the current tensor.
+
+    ``frame``: the memory order of its logical channels. ``pending``: a bias it still lacks, in
+    memory order, ``[C, h, w]`` broadcasting over the feature map. With ``defer_bias`` (Paddle
+    Inference, where every addition is a full pass over the map) a convolution's bias is carried
+    through the following linear operators (convolutions, channel gathers, the shortcut
+    addition), which turn it into their own output bias, and is added only in front of a
+    nonlinearity: one addition per ReLU6 or Dynamic Shift-Max instead of one per convolution.
+    Otherwise (ONNX Runtime, which fuses a per-channel bias into its convolution) each
+    convolution's bias is added right after it.
+    """
+
+    def __init__(self, channels, target):
+        self.frame = np.arange(channels)
+        self.pending = np.zeros((channels, 1, 1))
         self.target = target
+        self.defer_bias = target == "paddle"
         self.layers = []
+
+    def block(self, items, residual):
+        """The deploy :class:`MicroBlock` of one block given as primitives (see :func:`_primitives`)."""
+        self.layers = []
+        frame, pending = self.frame, self.pending
+        for item in _fuse_stem(items) if self.target == "onnx" else items:
+            self.apply(item)
+        if residual:
+            self.restore(frame)
+            self.pending = self.pending + pending
+        return MicroBlock(self.layers, residual)
 
     def apply(self, item):
         if isinstance(item, ConvSpec):
             self.conv(item)
+            if not self.defer_bias:
+                self.add_pending()
         elif isinstance(item, nn.ReLU6):
+            self.add_pending()
             self.layers.append(nn.ReLU6())
         elif isinstance(item, DynamicShiftMax):
+            self.add_pending()
             self.layers.append(DeployShiftMax(item, self.frame, self.target == "paddle"))
         elif isinstance(item, ChannelShuffle):
             self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
@@ -339,8 +382,32 @@ class Rewriter:
                                  [:, in_pos[b]] for b in range(spec.groups)])
         banded = (self.target == "paddle" and spec.is_depthwise_1d()
                   and max(spec.in_size) <= BANDED_MAX_SIZE)
-        self.layers.append((BandedDepthwise if banded else DeployConv)(weight, spec.bias[out_frame], spec))
+        self.layers.append((BandedDepthwise if banded else DeployConv)(weight, spec))
+        bias = spec.bias[out_frame].reshape(len(out_frame), 1, -1)
+        self.pending = _compress(self._convolve_pending(weight, spec) + bias)
         self.frame = out_frame
+
+    def _convolve_pending(self, weight, spec):
+        """What the emitted convolution makes of the pending bias, ``[out, h, w]``."""
+        if not self.pending.any():
+            return np.zeros((weight.shape[0], 1, 1))
+        full = np.broadcast_to(self.pending, (len(self.pending),) + spec.in_size)
+        with paddle.no_grad():
+            out = F.conv2d(paddle.to_tensor(full[None].astype("float64")), paddle.to_tensor(weight),
+                           None, spec.stride, spec.padding, groups=spec.groups)
+        return out.numpy()[0]
+
+    def flush(self):
+        """The layers adding what is still pending after the last block (the head starts with ReLU6)."""
+        self.layers = []
+        self.add_pending()
+        return self.layers
+
+    def add_pending(self):
+        """Add the pending bias to the tensor (nothing if there is none)."""
+        if self.pending.any():
+            self.layers.append(AddBias(self.pending))
+            self.pending = np.zeros((len(self.pending), 1, 1))
 
     def _group_blocks(self, groups):
         """The logical group held by each memory block of the input, or None if they are mixed."""
@@ -350,7 +417,9 @@ class Rewriter:
     def restore(self, frame):
         """Bring the tensor into ``frame`` with one gather (nothing if it is there already)."""
         if not np.array_equal(frame, self.frame):
-            self.layers.append(Gather(inverse(self.frame)[frame]))
+            index = inverse(self.frame)[frame]
+            self.layers.append(Gather(index))
+            self.pending = self.pending[index]
             self.frame = frame
 
 
@@ -377,19 +446,10 @@ def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     model.eval()
     sizes = _conv_input_sizes(model, image_shape)
-    frame = np.arange(image_shape[0])
-    features = []
-    for block in model.features:
-        items = _primitives(block, sizes)
-        rewriter = Rewriter(frame, target)
-        for item in _fuse_stem(items) if target == "onnx" else items:
-            rewriter.apply(item)
-        residual = bool(getattr(block, "residual", False))
-        if residual:
-            rewriter.restore(frame)
-        features.append(MicroBlock(rewriter.layers, residual))
-        frame = rewriter.frame
-    return DeployMicroNet(features, DeployHead(model.classifier, frame, target == "paddle"))
+    rewriter = Rewriter(image_shape[0], target)
+    features = [rewriter.block(_primitives(block, sizes), bool(getattr(block, "residual", False)))
+                for block in model.features]
+    return DeployMicroNet(features + rewriter.flush(), DeployHead(model.classifier, rewriter.frame, target == "paddle"))
 
 
 def prepare_for_export(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
