@@ -72,7 +72,7 @@ def flags(overrides):
 
 def run_three_paths(train_config, deploy_config, weights, images, model_dir, infer_o=None,
                     deploy_o=None):
-    """Dygraph infer, export, Paddle Inference, ONNX conversion and ONNX Runtime on ``images``.
+    """Dygraph infer, export, Paddle Inference and (the default) ONNX Runtime on ``images``.
 
     ``infer_o`` / ``deploy_o`` are extra overrides of the two configs. Returns
     ``{path name: CompletedProcess}``.
@@ -82,13 +82,11 @@ def run_three_paths(train_config, deploy_config, weights, images, model_dir, inf
         "-o", f"Infer.infer_imgs={images}", *flags(infer_o or {}))}
     run_tool("tools/export_model.py", "-c", train_config, "-o", f"Global.pretrained_model={weights}",
              "-o", f"Global.save_inference_dir={model_dir}")
-    run_tool("tools/export_onnx.py", "--model_dir", model_dir)
-    for name, onnx in (("paddle", False), ("onnx", True)):
+    for name, onnx in (("paddle", {"Global.use_onnx": False}), ("onnx", {})):
         runs[name] = run_tool(
             "deploy/python/predict_cls.py", "-c", deploy_config,
             "-o", f"Global.inference_model_dir={model_dir}", "-o", f"Global.infer_imgs={images}",
-            "-o", f"Global.use_onnx={onnx}", "-o", "Global.enable_benchmark=True",
-            *flags(deploy_o or {}))
+            "-o", "Global.enable_benchmark=True", *flags(onnx), *flags(deploy_o or {}))
     return runs
 
 
@@ -215,6 +213,8 @@ def m0_runs(work, m0, m0_folder):
 
 
 def test_quick_start_three_paths_agree(quick_start_runs, digit_folder):
+    assert "Global.use_onnx is auto: running ONNX Runtime (inference.onnx is there)" in quick_start_runs["onnx"].stdout
+    assert "Global.use_onnx is auto" not in quick_start_runs["paddle"].stdout
     results = parsed(quick_start_runs)
     assert set(results["dygraph"]) == set(digit_folder[1])
     assert_paths_agree(results)
@@ -288,7 +288,8 @@ def predict_cls():
 
 
 def predictor(model_dir):
-    """A Paddle Inference predictor built by predict_cls with its defaults."""
+    """The predictor predict_cls builds with its defaults (ONNX Runtime: the exports have
+    inference.onnx)."""
     module = predict_cls()
     glob = dict(module.DEFAULTS, inference_model_dir=str(model_dir), infer_imgs=".")
     return module.build_predictor(glob)
@@ -315,6 +316,27 @@ def test_export_without_softmax_gives_logits(work, quick_start_weights):
     expected = model(paddle.to_tensor(batch)).numpy()
     assert np.abs(logits.sum(axis=1) - 1.0).max() > 0.1  # not probabilities
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit_folder, quick_start_runs):
+    """tools/export_model.py writes inference.onnx unless Global.export_onnx=False; the default
+    deploy config (use_onnx: auto) then runs Paddle Inference on the Paddle program."""
+    assert (work / "qs_inference" / "inference.onnx").is_file()
+    model_dir = work / "qs_paddle_only"
+    run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Global.export_onnx=False",
+             "-o", f"Global.pretrained_model={quick_start_weights}",
+             "-o", f"Global.save_inference_dir={model_dir}")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["inference.json", "inference.pdiparams"]
+    done = run_tool("deploy/python/predict_cls.py", "-c", DEPLOY_QUICK_START,
+                    "-o", f"Global.inference_model_dir={model_dir}",
+                    "-o", f"Global.infer_imgs={digit_folder[0]}",
+                    "-o", f"PostProcess.Topk.class_id_map_file={work / 'digits' / 'label_list.txt'}")
+    assert "Global.use_onnx is auto: running Paddle Inference (the export has no inference.onnx)" in done.stdout
+    records, reference = deploy_records(done.stdout), deploy_records(quick_start_runs["paddle"].stdout)
+    assert set(records) == set(reference)
+    for name, record in records.items():
+        assert record["class_ids"] == reference[name]["class_ids"][:3]
+        np.testing.assert_allclose(record["scores"], reference[name]["scores"][:3], atol=SCORE_TOL)
 
 
 @pytest.mark.parametrize("use_onnx, expected", [

@@ -9,16 +9,22 @@ logits instead. Paddle 3 writes ``inference.json`` (the program) and ``inference
 
 ``Global.export_fuse`` (default True) exports the inference rewrite of the network
 (``prepare_for_export``: for MicroNet, BatchNorm folded and shuffles removed; same outputs),
-tuned for ``Global.export_target``: ``paddle`` (Paddle Inference, default) or ``onnx`` (ONNX
-Runtime after tools/export_onnx.py). See docs/benchmarks.md.
+tuned for ``Global.export_target``: ``paddle`` (Paddle Inference, default) or ``onnx``.
+
+``Global.export_onnx`` (default True) also writes ``inference.onnx``: the rewrite tuned for ONNX
+Runtime, converted by paddle2onnx. ``deploy/python/predict_cls.py`` runs it on the CPU by default,
+the fastest path measured (docs/benchmarks.md); without paddle2onnx installed only a warning
+says it was left out. See docs/deployment.md.
 """
 import os
+import tempfile
 
 import program
 
 import paddle
 import paddle.nn as nn
 
+from export_onnx import convert
 from ppcls.arch import EXPORT_TARGETS, prepare_for_export
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
@@ -40,14 +46,19 @@ def build_export_model(config):
     return net
 
 
-def rewrite_for_export(net, glob):
-    """``net`` rewritten for ``Global.export_target`` when ``Global.export_fuse`` (default True)."""
-    fuse, target = glob.get("export_fuse", True), glob.get("export_target", "paddle")
-    if not isinstance(fuse, bool):
-        raise ConfigError(f"Global.export_fuse must be True or False, got {fuse!r}")
+def _bool_key(glob, key):
+    value = glob.get(key, True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"Global.{key} must be True or False, got {value!r}")
+    return value
+
+
+def rewrite_for_export(net, glob, target=None):
+    """``net`` rewritten for ``target`` (default ``Global.export_target``) when ``Global.export_fuse``."""
+    target = target or glob.get("export_target", "paddle")
     if target not in EXPORT_TARGETS:
         raise ConfigError(f"Global.export_target must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}")
-    return prepare_for_export(net, glob["image_shape"], target) if fuse else net
+    return prepare_for_export(net, glob["image_shape"], target) if _bool_key(glob, "export_fuse") else net
 
 
 def remove_stale_onnx(save_dir):
@@ -59,25 +70,51 @@ def remove_stale_onnx(save_dir):
                        "python tools/export_onnx.py --model_dir %s", stale, save_dir)
 
 
-def export(net, image_shape, save_dir):
-    """Trace ``net`` for ``[None] + image_shape`` float32 inputs and save it as ``save_dir/inference``."""
+def save_program(net, image_shape, prefix):
+    """Trace ``net`` for ``[None] + image_shape`` float32 inputs and save it as ``prefix.*``."""
     spec = paddle.static.InputSpec([None] + list(image_shape), "float32", name="x")
-    static_net = paddle.jit.to_static(net, input_spec=[spec], full_graph=True)
+    paddle.jit.save(paddle.jit.to_static(net, input_spec=[spec], full_graph=True), prefix)
+
+
+def export(net, image_shape, save_dir):
+    """Save ``net`` as ``save_dir/inference.*`` for Paddle Inference; return the files written."""
     os.makedirs(save_dir, exist_ok=True)
     remove_stale_onnx(save_dir)
-    paddle.jit.save(static_net, os.path.join(save_dir, "inference"))
+    save_program(net, image_shape, os.path.join(save_dir, "inference"))
     return sorted(os.path.join(save_dir, name) for name in os.listdir(save_dir)
                   if name.startswith("inference.") and not name.endswith(".onnx"))
 
 
+def export_onnx(net, image_shape, save_dir):
+    """Write ``net`` as ``save_dir/inference.onnx`` (via a temporary Paddle program); return its
+    path, or None with a warning when paddle2onnx is not installed."""
+    try:
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        logger.warning("inference.onnx not written: paddle2onnx is not installed (pip install "
+                       "paddle2onnx); deploy/python/predict_cls.py will use Paddle Inference")
+        return None
+    path = os.path.join(save_dir, "inference.onnx")
+    with tempfile.TemporaryDirectory(dir=save_dir) as tmp:
+        prefix = os.path.join(tmp, "inference")
+        save_program(net, image_shape, prefix)
+        convert(prefix + ".json", prefix + ".pdiparams", prefix + ".onnx", opset=11)
+        os.replace(prefix + ".onnx", path)
+    return path
+
+
 def main():
-    config = program.load("Export a model for Paddle Inference", "export")
+    config = program.load("Export a model for Paddle Inference and ONNX Runtime", "export")
     paddle.set_device("cpu")
     glob = config["Global"]
     save_dir = glob.get("save_inference_dir") or "./inference"
-    files = export(rewrite_for_export(build_export_model(config), glob), glob["image_shape"], save_dir)
+    net, shape = build_export_model(config), glob["image_shape"]
+    files = export(rewrite_for_export(net, glob), shape, save_dir)
+    if _bool_key(glob, "export_onnx"):
+        onnx_file = export_onnx(rewrite_for_export(net, glob, "onnx"), shape, save_dir)
+        files += [onnx_file] if onnx_file else []
     logger.info("exported %s for input [N, %s]: %s", config["Arch"]["name"],
-                ", ".join(str(d) for d in glob["image_shape"]), ", ".join(files))
+                ", ".join(str(d) for d in shape), ", ".join(files))
 
 
 if __name__ == "__main__":

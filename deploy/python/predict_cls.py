@@ -4,12 +4,15 @@
         -o Global.inference_model_dir=./inference/ -o Global.infer_imgs=path/to/image_or_folder
 
 Prints ``NAME:\\tclass id(s): [...], score(s): [...], label_name(s): [...]`` per image.
-``Global.use_onnx: True`` runs ``inference_model_dir/inference.onnx`` (made by
-``tools/export_onnx.py``) on ONNX Runtime; otherwise the Paddle export runs on Paddle Inference
-(CPU, or GPU with ``use_gpu`` / TensorRT with ``use_tensorrt`` / fp16 with ``use_fp16``).
+The backend follows ``Global.use_onnx``: ``True`` runs ``inference_model_dir/inference.onnx`` on
+ONNX Runtime, ``False`` the Paddle program on Paddle Inference (CPU, or GPU with ``use_gpu`` /
+TensorRT with ``use_tensorrt`` / fp16 with ``use_fp16``), and ``auto`` (the default) ONNX Runtime
+on the CPU when the export has ``inference.onnx`` (``tools/export_model.py`` writes it) and
+onnxruntime is installed, the fastest path measured (docs/benchmarks.md), else Paddle Inference.
 Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use.
 """
 import difflib
+import importlib.util
 import os
 import shutil
 import sys
@@ -28,19 +31,17 @@ from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.cli import run_cli  # noqa: E402
 from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config  # noqa: E402
 from ppcls.utils.errors import ConfigError, PPClsError  # noqa: E402
-from ppcls.utils.inference_files import (check_input_shape, onnx_model_file, paddle_model_files,  # noqa: E402
-                                         program_input_shape)
+from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_model_file,  # noqa: E402
+                                         paddle_model_files, program_input_shape)
 
-BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim",
-             "use_tensorrt", "use_onnx")
+BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
 REQUIRED_KEYS = ("infer_imgs", "inference_model_dir")
 DEFAULTS = {"batch_size": 1, "use_gpu": False, "enable_mkldnn": False, "cpu_num_threads": 1,
             "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
-            "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": False}
-"""Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest Paddle
-Inference CPU settings measured (docs/deployment.md); ``use_onnx`` is faster still but needs
-``tools/export_onnx.py`` first."""
+            "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": "auto"}
+"""Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest CPU
+settings measured (docs/deployment.md)."""
 POSTPROCESS_OPS = ("Topk", "SavePreLabel")
 BENCHMARK_WARMUP = 10
 
@@ -52,6 +53,8 @@ def _global_problems(glob):
                  for key in BOOL_KEYS if not isinstance(glob[key], bool)]
     problems += [f"Global.{key} must be a positive integer, got {glob[key]!r}" for key in INT_KEYS
                  if isinstance(glob[key], bool) or not isinstance(glob[key], int) or glob[key] <= 0]
+    if glob["use_onnx"] not in (True, False, "auto"):
+        problems.append(f"Global.use_onnx must be True, False or auto, got {glob['use_onnx']!r}")
     if glob["use_fp16"] is True and glob["use_tensorrt"] is not True:
         problems.append("Global.use_fp16: True needs Global.use_tensorrt: True (fp16 runs in TensorRT)")
     if glob["use_tensorrt"] is True and glob["use_gpu"] is not True:
@@ -184,9 +187,25 @@ class OnnxPredictor:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
+def _auto_backend(glob):
+    """``use_onnx: auto``: ONNX Runtime for a CPU run of an export with ``inference.onnx``."""
+    if glob["use_gpu"] or glob["enable_mkldnn"] or glob["use_tensorrt"]:
+        return False, "a Paddle Inference setting (use_gpu, enable_mkldnn or use_tensorrt) is on"
+    if not os.path.isfile(os.path.join(glob["inference_model_dir"], ONNX_FILE)):
+        return False, f"the export has no {ONNX_FILE}"
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False, "onnxruntime is not installed (pip install onnxruntime)"
+    return True, f"{ONNX_FILE} is there"
+
+
 def build_predictor(glob):
-    """The backend ``Global`` asks for: ONNX Runtime when ``use_onnx``, else Paddle Inference."""
-    return OnnxPredictor(glob) if glob["use_onnx"] else PaddlePredictor(glob)
+    """ONNX Runtime or Paddle Inference, as ``Global.use_onnx`` says (see the module docstring)."""
+    use_onnx = glob["use_onnx"]
+    if use_onnx == "auto":
+        use_onnx, reason = _auto_backend(glob)
+        logger.info("Global.use_onnx is auto: running %s (%s)",
+                    "ONNX Runtime" if use_onnx else "Paddle Inference", reason)
+    return OnnxPredictor(glob) if use_onnx else PaddlePredictor(glob)
 
 
 class SavePreLabel:

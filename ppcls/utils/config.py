@@ -27,7 +27,8 @@ GLOBAL_KEYS = ("checkpoints", "pretrained_model", "output_dir", "device",
                "start_eval_epoch", "epochs", "print_batch_step",
                "use_visualdl", "image_shape", "save_inference_dir", "seed",
                "to_static", "use_dali", "skip_nan_steps", "distributed",
-               "max_steps", "eval_mode", "use_multilabel", "export_fuse", "export_target")
+               "max_steps", "eval_mode", "use_multilabel", "export_fuse", "export_target",
+               "export_onnx")
 MODES = ("train", "eval", "infer", "export")
 _ALWAYS = ("Global", "Arch.name")
 _EVAL_KEYS = ("DataLoader.Eval.dataset.name",
