@@ -16,6 +16,7 @@ Runtime, converted by paddle2onnx. ``deploy/python/predict_cls.py`` runs it on t
 the fastest path measured (docs/benchmarks.md); without paddle2onnx installed only a warning
 says it was left out. See docs/deployment.md.
 """
+import importlib.util
 import os
 import tempfile
 
@@ -88,9 +89,7 @@ def export(net, image_shape, save_dir):
 def export_onnx(net, image_shape, save_dir):
     """Write ``net`` as ``save_dir/inference.onnx`` (via a temporary Paddle program); return its
     path, or None with a warning when paddle2onnx is not installed."""
-    try:
-        import paddle2onnx  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("paddle2onnx") is None:
         logger.warning("inference.onnx not written: paddle2onnx is not installed (pip install "
                        "paddle2onnx); deploy/python/predict_cls.py will use Paddle Inference")
         return None
