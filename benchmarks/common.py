@@ -72,6 +72,25 @@ def peer_module(path=None):
                             "measuring this project only"
 
 
+def trained_batchnorm(model, seed=0):
+    """Give every BatchNorm of ``model`` non-trivial statistics and affine terms, as training does.
+
+    A freshly initialised network has zero means and shifts, so an export that folds BatchNorm
+    would drop every bias addition and look faster than a trained one; both networks of a
+    comparison get statistics from the same seed.
+    """
+    import paddle
+    rng = np.random.RandomState(seed)
+    for layer in model.sublayers():
+        if isinstance(layer, (paddle.nn.BatchNorm2D, paddle.nn.BatchNorm1D)):
+            n = layer._mean.shape[0]
+            layer._mean.set_value(rng.randn(n).astype("float32") * 0.1)
+            layer._variance.set_value(rng.rand(n).astype("float32") + 0.5)
+            layer.weight.set_value(rng.rand(n).astype("float32") + 0.5)
+            layer.bias.set_value(rng.randn(n).astype("float32") * 0.5)
+    return model
+
+
 def load_average():
     """The 1-minute load average, to judge how busy the machine was while measuring."""
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None

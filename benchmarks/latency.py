@@ -12,6 +12,7 @@ Every network is exported with ``paddle.jit.save`` for ``[None, 3, S, S]`` float
   provider with ``--threads`` intra-op threads and its default (full) graph optimisations;
 * ``dygraph``: the Paddle model itself, eval mode, no gradients.
 
+Both networks get the same trained-like BatchNorm statistics (``common.trained_batchnorm``).
 Implementations: ``paddleclas`` (PaddleClas 2.6's MicroNet, see benchmarks/common.py),
 ``ppcls`` (this project's model exported as trained) and ``ppcls-deploy`` (this project's export
 after ``prepare_for_export``: tuned for Paddle Inference on the ``paddle_inference`` row and for
@@ -131,7 +132,7 @@ def build_runners(name, peer, args, workdir):
     from ppcls.arch import build_model
     from ppcls.arch.backbone.model_zoo.micronet_deploy import prepare_for_export
     paddle.seed(0)
-    ours = build_model({"name": name})
+    ours = common.trained_batchnorm(build_model({"name": name}))
     ours.eval()
     size, threads = args.image_size, args.threads
     prefix = lambda tag: os.path.join(workdir, name, tag, "inference")  # noqa: E731
@@ -149,7 +150,7 @@ def build_runners(name, peer, args, workdir):
             runners[("ppcls-deploy", "paddle_inference_mkldnn")] = paddle_runner(deploy_pd, threads, True)
         runners[("ppcls", "dygraph")] = dygraph_runner(ours)
         if peer is not None:
-            theirs = getattr(peer, name)()
+            theirs = common.trained_batchnorm(getattr(peer, name)())
             peer_prefix = export(theirs, size, prefix("paddleclas"))
             runners[("paddleclas", "paddle_inference")] = paddle_runner(peer_prefix, threads)
             runners[("paddleclas", "onnxruntime")] = onnx_runner(peer_prefix, threads)

@@ -89,18 +89,6 @@ def test_train_speed_with_paddleclas():
     check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1"), with_peer=True)
 
 
-def randomize_batchnorm(model):
-    """Non-trivial BatchNorm statistics and affine terms, so that folding them is exercised."""
-    rng = np.random.RandomState(0)
-    for layer in model.sublayers():
-        if isinstance(layer, (paddle.nn.BatchNorm2D, paddle.nn.BatchNorm1D)):
-            n = layer._mean.shape[0]
-            layer._mean.set_value(rng.randn(n).astype("float32") * 0.1)
-            layer._variance.set_value(rng.rand(n).astype("float32") + 0.5)
-            layer.weight.set_value(rng.rand(n).astype("float32") + 0.5)
-            layer.bias.set_value(rng.randn(n).astype("float32") * 0.5)
-
-
 def relative_error(model, rewritten, images):
     with paddle.no_grad():
         expected = model(paddle.to_tensor(images)).numpy()
@@ -113,7 +101,7 @@ def relative_error(model, rewritten, images):
 def test_rewrite_matches_dygraph_on_random_input(name, target):
     paddle.seed(0)
     model = build_model({"name": name})
-    randomize_batchnorm(model)
+    common.trained_batchnorm(model)
     model.eval()
     images = np.random.RandomState(1).randn(2, 3, 224, 224).astype("float32")
     assert relative_error(model, prepare_for_export(model, (3, 224, 224), target), images) < REWRITE_TOLERANCE
@@ -123,7 +111,7 @@ def test_rewrite_matches_dygraph_on_random_input(name, target):
 def test_rewrite_is_made_for_the_given_size(target):
     paddle.seed(0)
     model = build_model({"name": "MicroNet_M0", "class_num": 10})
-    randomize_batchnorm(model)
+    common.trained_batchnorm(model)
     model.eval()
     images = np.random.RandomState(2).randn(3, 3, 96, 64).astype("float32")
     assert relative_error(model, prepare_for_export(model, (3, 96, 64), target), images) < REWRITE_TOLERANCE
@@ -152,21 +140,22 @@ def count_layers(net, kind):
 
 
 @pytest.mark.parametrize("name", ARCHS)
-def test_paddle_rewrite_adds_biases_only_before_nonlinearities(name):
-    """target="paddle" carries each convolution's bias to the next ReLU6 or Dynamic Shift-Max
-    (or the head), so there are at most as many bias additions as nonlinearities; target="onnx"
-    adds one after every convolution (ONNX Runtime fuses it into the convolution)."""
+def test_rewrite_biases_broadcast_over_the_batch(name):
+    """Every convolution of the rewrite adds its folded BatchNorm shift as a 3-D ``[C, 1, 1]``
+    vector (Paddle broadcasts a 4-D ``[1, C, 1, 1]`` one over a batch four times slower); only the
+    fused stem of the ONNX rewrite carries a ``[C, 1, W]`` map (its padding meets the shift)."""
     from ppcls.arch.backbone.model_zoo import micronet_deploy as deploy
     paddle.seed(0)
-    model = build_model({"name": name})
-    randomize_batchnorm(model)
-    model.eval()
+    model = common.trained_batchnorm(build_model({"name": name})).eval()
     convs = count_layers(model, paddle.nn.Conv2D)
-    lean, plain = (prepare_for_export(model, (3, 224, 224), target) for target in ("paddle", "onnx"))
-    nonlinear = count_layers(lean, paddle.nn.ReLU6) + count_layers(lean, deploy.DeployShiftMax) + 1
-    assert count_layers(lean, deploy.AddBias) <= nonlinear < convs
-    conv_layers = count_layers(plain, deploy.DeployConv) + count_layers(plain, deploy.BandedDepthwise)
-    assert count_layers(plain, deploy.AddBias) == conv_layers == convs - 1  # the stem's pair is fused
+    for target, fused in (("paddle", 0), ("onnx", 1)):
+        rewritten = prepare_for_export(model, (3, 224, 224), target)
+        biases = [layer.bias.shape for layer in rewritten.sublayers()
+                  if isinstance(layer, (deploy.DeployConv, deploy.BandedDepthwise))]
+        assert len(biases) == convs - fused, target
+        maps = [shape for shape in biases if shape[1:] != [1, 1]]
+        assert all(len(shape) == 3 for shape in biases), target
+        assert maps == ([[biases[0][0], 1, 112]] if fused else []), target
 
 
 def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
@@ -175,7 +164,7 @@ def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
     import latency
     paddle.seed(0)
     model = build_model({"name": "MicroNet_M0"})
-    randomize_batchnorm(model)
+    common.trained_batchnorm(model)
     model.eval()
     images = np.random.RandomState(4).randn(2, 3, 64, 64).astype("float32")
     with paddle.no_grad():

@@ -6,10 +6,6 @@ operators, for one input size and one runtime (``target``):
 
 * **BatchNorm is folded** into the convolution before it, and the classifier's BatchNorm1D
   into its Linear layer.
-* ``target="paddle"`` **defers biases** to the next nonlinearity: a convolution's bias is carried
-  through the linear operators after it (convolutions, gathers, the shortcut addition) and added
-  once in front of the next ReLU6 or Dynamic Shift-Max, as a per-channel vector or, where a
-  zero-padded convolution made it vary near the borders, a map (see :class:`Rewriter`).
 * **Channel shuffles disappear.** Every tensor carries a *frame*, the permutation of its logical
   channels in memory (``actual = logical[frame]``). A shuffle only changes the frame.
   Per-channel operators (bias, ReLU6) ignore it, a depthwise or dense convolution absorbs it into
@@ -26,10 +22,10 @@ operators, for one input size and one runtime (``target``):
   the second convolution, whose zero padding makes it vary along the output width: the fused
   bias is a ``[C, 1, W]`` map, which is why the rewrite is made for one input size.
 * ``target="paddle"`` (Paddle Inference, whose CPU convolution loops over groups) runs the
-  depthwise convolutions on small feature maps as **banded matrix products**: a k×1 depthwise
-  convolution of an H×W map is ``T_c @ x_c`` with one H'×H band matrix per channel, one batched
-  matmul instead of a per-channel loop; spatial means are matrix-vector products (Paddle's CPU
-  reductions take twice as long).
+  depthwise convolutions with one output per channel along axes of at most 28 as **banded matrix
+  products**: a k×1 depthwise convolution of an H×W map is ``T_c @ x_c`` with one H'×H band
+  matrix per channel, one batched matmul instead of a per-channel loop (2–4× faster); spatial
+  means are matrix-vector products (Paddle's CPU reductions take twice as long).
 
 Which choices pay off was measured on both runtimes (docs/benchmarks.md); fusing the depthwise
 k×1/1×k pairs of the blocks was slower on both and is not done. Training keeps the readable
@@ -47,9 +43,10 @@ TARGETS = ("paddle", "onnx")
 DEFAULT_IMAGE_SHAPE = (3, 224, 224)
 HARDSIGMOID_SLOPE = 0.1666667
 """``paddle.nn.Hardsigmoid``'s slope: ``hardsigmoid(z) = clip(slope·z + 0.5, 0, 1)``."""
-BANDED_MAX_SIZE = 14
-"""``target="paddle"``: depthwise convolutions whose input is at most this high and wide run as
-banded matrix products (larger maps make the band matrices too wasteful)."""
+BANDED_MAX_SIZE = 28
+"""``target="paddle"``: a depthwise k×1 (1×k) convolution with one output per channel runs as
+banded matrix products when its input is at most this high (wide); longer axes make the band
+matrices too wasteful."""
 
 
 def _param(layer, array):
@@ -117,9 +114,13 @@ class ConvSpec:
         return dense
 
     def is_depthwise_1d(self):
-        """One input channel per group and a k×1 or 1×k kernel."""
-        return self.weight.shape[1] == 1 and self.groups > 1 and 1 in self.weight.shape[2:] \
-            and self.weight.shape[2:] != (1, 1)
+        """One input and one output channel per group and a k×1 or 1×k kernel."""
+        return self.weight.shape[:2] == (self.groups, 1) and self.groups > 1 \
+            and 1 in self.weight.shape[2:] and self.weight.shape[2:] != (1, 1)
+
+    def axis(self):
+        """The axis a k×1 (0) or 1×k (1) kernel runs along."""
+        return 0 if self.weight.shape[3] == 1 else 1
 
 
 def fusable(first, second):
@@ -145,27 +146,25 @@ def fuse(first, second):
                     (first.padding[0], second.padding[1]), 1, first.in_size)
 
 
-class DeployConv(nn.Layer):
-    """A convolution without bias (the :class:`Rewriter` adds biases where they are due)."""
+def _bias(layer, bias):
+    """``bias`` (``[C]`` or ``[C, W]``) as a ``[C, 1, 1 or W]`` parameter of ``layer``.
 
-    def __init__(self, weight, spec):
+    Three dimensions, not four: Paddle's CPU kernel broadcasts a ``[1, C, 1, 1]`` operand over a
+    batch of several images four times slower than a ``[C, 1, 1]`` one.
+    """
+    return _param(layer, bias.reshape(bias.shape[0], 1, -1))
+
+
+class DeployConv(nn.Layer):
+    """A convolution plus its bias (per channel, or varying along the width)."""
+
+    def __init__(self, weight, bias, spec):
         super().__init__()
-        self.weight = _param(self, weight)
+        self.weight, self.bias = _param(self, weight), _bias(self, bias)
         self._stride, self._padding, self._groups = spec.stride, spec.padding, spec.groups
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, None, self._stride, self._padding, groups=self._groups)
-
-
-class AddBias(nn.Layer):
-    """Add a bias ``[C, h, w]`` broadcast over ``[N, C, H, W]`` (``h`` is 1 or H, ``w`` 1 or W)."""
-
-    def __init__(self, bias):
-        super().__init__()
-        self.bias = _param(self, bias[None])
-
-    def forward(self, x):
-        return x + self.bias
+        return F.conv2d(x, self.weight, None, self._stride, self._padding, groups=self._groups) + self.bias
 
 
 def band_matrices(weight, size, stride, padding):
@@ -182,26 +181,23 @@ def band_matrices(weight, size, stride, padding):
 
 
 class BandedDepthwise(nn.Layer):
-    """A k×1 or 1×k depthwise convolution (channel multiplier m) as one batched matmul.
+    """A k×1 or 1×k depthwise convolution as one batched matmul, plus its bias.
 
-    Input channel c feeds outputs ``c·m … c·m + m - 1``: the input channels are repeated m times
-    (a gather) and output o is ``T[o] @ x[o]`` (k×1, along rows) or ``x[o] @ T[o]ᵀ`` (1×k,
-    along columns) with the band matrices ``T`` of :func:`band_matrices`.
+    Channel c is ``T[c] @ x[c]`` (k×1, along rows) or ``x[c] @ T[c]ᵀ`` (1×k, along columns) with
+    the band matrices ``T`` of :func:`band_matrices`.
     """
 
-    def __init__(self, weight, spec):
+    def __init__(self, weight, bias, spec):
         super().__init__()
-        self.vertical = weight.shape[3] == 1
-        axis = 0 if self.vertical else 1
+        axis = spec.axis()
+        self.vertical = axis == 0
         bands = band_matrices(weight, spec.in_size[axis], spec.stride[axis], spec.padding[axis])
         self.bands = _param(self, bands if self.vertical else bands.transpose(0, 2, 1))
-        multiplier = weight.shape[0] // spec.groups
-        self.repeat = Gather(np.repeat(np.arange(spec.groups), multiplier)) if multiplier > 1 else None
+        self.bias = _bias(self, bias)
 
     def forward(self, x):
-        if self.repeat is not None:
-            x = self.repeat(x)
-        return paddle.matmul(self.bands, x) if self.vertical else paddle.matmul(x, self.bands)
+        out = paddle.matmul(self.bands, x) if self.vertical else paddle.matmul(x, self.bands)
+        return out + self.bias
 
 
 class Gather(nn.Layer):
@@ -315,56 +311,31 @@ def _fuse_stem(items):
     return out
 
 
-def _compress(bias_map):
-    """``bias_map [C, H, W]`` with the axes along which it is constant reduced to size 1."""
-    for axis in (1, 2):
-        first = np.take(bias_map, [0], axis=axis)
-        if (bias_map == first).all():
-            bias_map = first
-    return bias_map
-
-
 class Rewriter:
-    """Emits the deploy layers block by block, tracking two things about the current tensor.
-
-    ``frame``: the memory order of its logical channels. ``pending``: a bias it still lacks, in
-    memory order, ``[C, h, w]`` broadcasting over the feature map. With ``defer_bias`` (Paddle
-    Inference, where every addition is a full pass over the map) a convolution's bias is carried
-    through the following linear operators (convolutions, channel gathers, the shortcut
-    addition), which turn it into their own output bias, and is added only in front of a
-    nonlinearity: one addition per ReLU6 or Dynamic Shift-Max instead of one per convolution.
-    Otherwise (ONNX Runtime, which fuses a per-channel bias into its convolution) each
-    convolution's bias is added right after it.
-    """
+    """Emits the deploy layers block by block, tracking the *frame* of the current tensor: the
+    memory order of its logical channels."""
 
     def __init__(self, channels, target):
         self.frame = np.arange(channels)
-        self.pending = np.zeros((channels, 1, 1))
         self.target = target
-        self.defer_bias = target == "paddle"
         self.layers = []
 
     def block(self, items, residual):
         """The deploy :class:`MicroBlock` of one block given as primitives (see :func:`_primitives`)."""
         self.layers = []
-        frame, pending = self.frame, self.pending
+        frame = self.frame
         for item in _fuse_stem(items) if self.target == "onnx" else items:
             self.apply(item)
         if residual:
             self.restore(frame)
-            self.pending = self.pending + pending
         return MicroBlock(self.layers, residual)
 
     def apply(self, item):
         if isinstance(item, ConvSpec):
             self.conv(item)
-            if not self.defer_bias:
-                self.add_pending()
         elif isinstance(item, nn.ReLU6):
-            self.add_pending()
             self.layers.append(nn.ReLU6())
         elif isinstance(item, DynamicShiftMax):
-            self.add_pending()
             self.layers.append(DeployShiftMax(item, self.frame, self.target == "paddle"))
         elif isinstance(item, ChannelShuffle):
             self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
@@ -381,33 +352,9 @@ class Rewriter:
         weight = np.concatenate([spec.weight[out_frame[b * out_per_group:(b + 1) * out_per_group]]
                                  [:, in_pos[b]] for b in range(spec.groups)])
         banded = (self.target == "paddle" and spec.is_depthwise_1d()
-                  and max(spec.in_size) <= BANDED_MAX_SIZE)
-        self.layers.append((BandedDepthwise if banded else DeployConv)(weight, spec))
-        bias = spec.bias[out_frame].reshape(len(out_frame), 1, -1)
-        self.pending = _compress(self._convolve_pending(weight, spec) + bias)
+                  and spec.in_size[spec.axis()] <= BANDED_MAX_SIZE)
+        self.layers.append((BandedDepthwise if banded else DeployConv)(weight, spec.bias[out_frame], spec))
         self.frame = out_frame
-
-    def _convolve_pending(self, weight, spec):
-        """What the emitted convolution makes of the pending bias, ``[out, h, w]``."""
-        if not self.pending.any():
-            return np.zeros((weight.shape[0], 1, 1))
-        full = np.broadcast_to(self.pending, (len(self.pending),) + spec.in_size)
-        with paddle.no_grad():
-            out = F.conv2d(paddle.to_tensor(full[None].astype("float64")), paddle.to_tensor(weight),
-                           None, spec.stride, spec.padding, groups=spec.groups)
-        return out.numpy()[0]
-
-    def flush(self):
-        """The layers adding what is still pending after the last block (the head starts with ReLU6)."""
-        self.layers = []
-        self.add_pending()
-        return self.layers
-
-    def add_pending(self):
-        """Add the pending bias to the tensor (nothing if there is none)."""
-        if self.pending.any():
-            self.layers.append(AddBias(self.pending))
-            self.pending = np.zeros((len(self.pending), 1, 1))
 
     def _group_blocks(self, groups):
         """The logical group held by each memory block of the input, or None if they are mixed."""
@@ -417,9 +364,7 @@ class Rewriter:
     def restore(self, frame):
         """Bring the tensor into ``frame`` with one gather (nothing if it is there already)."""
         if not np.array_equal(frame, self.frame):
-            index = inverse(self.frame)[frame]
-            self.layers.append(Gather(index))
-            self.pending = self.pending[index]
+            self.layers.append(Gather(inverse(self.frame)[frame]))
             self.frame = frame
 
 
@@ -449,7 +394,7 @@ def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
     rewriter = Rewriter(image_shape[0], target)
     features = [rewriter.block(_primitives(block, sizes), bool(getattr(block, "residual", False)))
                 for block in model.features]
-    return DeployMicroNet(features + rewriter.flush(), DeployHead(model.classifier, rewriter.frame, target == "paddle"))
+    return DeployMicroNet(features, DeployHead(model.classifier, rewriter.frame, target == "paddle"))
 
 
 def prepare_for_export(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
