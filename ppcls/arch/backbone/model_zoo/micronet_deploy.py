@@ -20,7 +20,8 @@ operators, for one input size and one runtime (``target``):
 * ``target="onnx"`` (ONNX Runtime) **fuses the stem**: its 3×1 convolution, BatchNorm and 1×3
   depthwise convolution become one 3×3 convolution. The first BatchNorm's shift passes through
   the second convolution, whose zero padding makes it vary along the output width: the fused
-  bias is a ``[C, 1, W]`` map, which is why the rewrite is made for one input size.
+  bias is a ``[C, 1, W]`` map, which is why the rewrite is made for one input size. It also
+  runs the classifier's Linear layers as 1×1 convolutions (see :class:`DeployHead`).
 * ``target="paddle"`` (Paddle Inference, whose CPU convolution loops over groups) runs the
   depthwise convolutions with one output per channel along axes of at most 28 as **banded matrix
   products**: a k×1 depthwise convolution of an H×W map is ``T_c @ x_c`` with one H'×H band
