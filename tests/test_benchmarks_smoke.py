@@ -140,22 +140,41 @@ def count_layers(net, kind):
 
 
 @pytest.mark.parametrize("name", ARCHS)
-def test_rewrite_biases_broadcast_over_the_batch(name):
-    """Every convolution of the rewrite adds its folded BatchNorm shift as a 3-D ``[C, 1, 1]``
-    vector (Paddle broadcasts a 4-D ``[1, C, 1, 1]`` one over a batch four times slower); only the
-    fused stem of the ONNX rewrite carries a ``[C, 1, W]`` map (its padding meets the shift)."""
+def test_rewrite_shifts_per_target(name):
+    """Every convolution of the rewrite adds its folded BatchNorm shift: with ``affine_channel``
+    for Paddle Inference, as a 3-D ``[C, 1, 1]`` parameter for ONNX Runtime, where only the fused
+    stem carries a ``[C, 1, W]`` map (its padding meets the shift)."""
     from ppcls.arch.backbone.model_zoo import micronet_deploy as deploy
     paddle.seed(0)
     model = common.trained_batchnorm(build_model({"name": name})).eval()
     convs = count_layers(model, paddle.nn.Conv2D)
     for target, fused in (("paddle", 0), ("onnx", 1)):
         rewritten = prepare_for_export(model, (3, 224, 224), target)
-        biases = [layer.bias.shape for layer in rewritten.sublayers()
+        shifts = [layer.bias for layer in rewritten.sublayers()
                   if isinstance(layer, (deploy.DeployConv, deploy.BandedDepthwise))]
-        assert len(biases) == convs - fused, target
-        maps = [shape for shape in biases if shape[1:] != [1, 1]]
-        assert all(len(shape) == 3 for shape in biases), target
-        assert maps == ([[biases[0][0], 1, 112]] if fused else []), target
+        assert len(shifts) == convs - fused, target
+        assert all(shift.affine == (target == "paddle") for shift in shifts), target
+        shapes = [shift.shift.shape for shift in shifts]
+        if target == "paddle":
+            assert all(len(shape) == 1 for shape in shapes)
+        else:
+            assert all(len(shape) == 3 for shape in shapes)
+            assert [shape for shape in shapes if shape[1:] != [1, 1]] == [[shapes[0][0], 1, 112]]
+
+
+def test_paddle_rewrite_has_no_broadcast_products(tmp_path):
+    """The Paddle Inference program scales channels with ``affine_channel`` only: no broadcasting
+    multiplication or addition of a per-channel vector is left (Paddle's slow kernels)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import latency
+    paddle.seed(0)
+    model = common.trained_batchnorm(build_model({"name": "MicroNet_M1"})).eval()
+    program = {}
+    for target in TARGETS:
+        latency.export(prepare_for_export(model, (3, 64, 64), target), 64, str(tmp_path / target / "inference"))
+        program[target] = (tmp_path / target / "inference.json").read_text()
+    assert '"1.multiply' not in program["paddle"] and '"1.affine_channel' in program["paddle"]
+    assert '"1.multiply' in program["onnx"] and '"1.affine_channel' not in program["onnx"]
 
 
 def test_exported_rewrite_matches_on_both_runtimes(tmp_path):

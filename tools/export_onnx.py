@@ -4,13 +4,17 @@
     python tools/export_onnx.py --model_dir ./inference/ [--opset 11]
 
 Needs paddle2onnx (``pip install paddle2onnx``). Paddle 3's ``inference.json`` and older
-``inference.pdmodel`` exports are both accepted.
+``inference.pdmodel`` exports are both accepted, except this project's rewrite for Paddle
+Inference (``Global.export_target=paddle``, the default), whose ``affine_channel`` operators
+paddle2onnx cannot convert: ``tools/export_model.py`` writes ``inference.onnx`` from the rewrite
+for ONNX Runtime itself, or export with ``-o Global.export_target=onnx`` before converting.
 """
 import argparse
 import os
 
 import program  # noqa: F401  (puts the repository on sys.path)
 
+from ppcls.arch import PADDLE_ONLY_OPS
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import PPClsError
@@ -26,8 +30,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_convertible(program_file):
+    """Refuse a program holding operators of the Paddle Inference rewrite (paddle2onnx would abort)."""
+    with open(program_file, "rb") as f:
+        content = f.read()
+    found = [op for op in PADDLE_ONLY_OPS if op.encode() in content]
+    if found:
+        raise PPClsError(
+            f"{program_file} was exported for Paddle Inference (Global.export_target=paddle): "
+            f"paddle2onnx cannot convert its {', '.join(found)} operators; tools/export_model.py "
+            f"writes inference.onnx itself, or export with -o Global.export_target=onnx to convert")
+
+
 def convert(program_file, params_file, save_file, opset):
     """Run paddle2onnx's Python API; its constant folding is skipped (it installs packages)."""
+    check_convertible(program_file)
     try:
         import paddle2onnx
     except ImportError:
