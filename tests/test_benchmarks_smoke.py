@@ -9,6 +9,7 @@ import paddle
 import pytest
 
 from ppcls.arch import build_model
+from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
 from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
 from ppcls.utils.weights import load_state_dict
 from tests.conftest import ROOT
@@ -162,19 +163,37 @@ def test_rewrite_shifts_per_target(name):
             assert [shape for shape in shapes if shape[1:] != [1, 1]] == [[shapes[0][0], 1, 112]]
 
 
-def test_paddle_rewrite_has_no_broadcast_products(tmp_path):
-    """The Paddle Inference program scales channels with ``affine_channel`` only: no broadcasting
-    multiplication or addition of a per-channel vector is left (Paddle's slow kernels)."""
+def test_paddle_rewrite_scales_channels_with_affine_channel(tmp_path):
+    """Paddle Inference: Dynamic Shift-Max on maps of at least AFFINE_MIN_SIZE values per image
+    multiplies with ``affine_channel``; only the smaller ones keep broadcasting multiplications
+    (two per branch). ONNX Runtime keeps them everywhere."""
+    from ppcls.arch.backbone.model_zoo import micronet_deploy as deploy
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import latency
     paddle.seed(0)
     model = common.trained_batchnorm(build_model({"name": "MicroNet_M1"})).eval()
-    program = {}
+    sizes = []
+    hooks = [layer.register_forward_pre_hook(lambda layer, inputs: sizes.append(inputs[0].shape[1:]))
+             for layer in model.sublayers() if isinstance(layer, DynamicShiftMax)]
+    with paddle.no_grad():
+        model(paddle.zeros([1, 3, 224, 224]))
+    for hook in hooks:
+        hook.remove()
+    large = [int(np.prod(size)) >= deploy.AFFINE_MIN_SIZE for size in sizes]
+    assert any(large) and not all(large)
+    products, program = {}, {}
     for target in TARGETS:
-        latency.export(prepare_for_export(model, (3, 64, 64), target), 64, str(tmp_path / target / "inference"))
+        rewritten = prepare_for_export(model, (3, 224, 224), target)
+        kinds = [layer for layer in rewritten.sublayers()
+                 if isinstance(layer, (deploy.AffineShiftMax, deploy.DeployShiftMax))]
+        expected = large if target == "paddle" else [False] * len(sizes)
+        assert [isinstance(layer, deploy.AffineShiftMax) for layer in kinds] == expected, target
+        products[target] = sum(2 * layer.branches for layer in kinds if isinstance(layer, deploy.DeployShiftMax))
+        latency.export(rewritten, 224, str(tmp_path / target / "inference"))
         program[target] = (tmp_path / target / "inference.json").read_text()
-    assert '"1.multiply' not in program["paddle"] and '"1.affine_channel' in program["paddle"]
-    assert '"1.multiply' in program["onnx"] and '"1.affine_channel' not in program["onnx"]
+    for target in TARGETS:
+        assert program[target].count('"1.multiply') == products[target], target
+    assert '"1.affine_channel' in program["paddle"] and '"1.affine_channel' not in program["onnx"]
 
 
 def test_exported_rewrite_matches_on_both_runtimes(tmp_path):

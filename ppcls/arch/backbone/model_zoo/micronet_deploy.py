@@ -44,6 +44,9 @@ from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, Dyna
 
 TARGETS = ("paddle", "onnx")
 """Runtimes a rewrite can be tuned for: Paddle Inference or ONNX Runtime (via paddle2onnx)."""
+AFFINE_MIN_SIZE = 20000
+"""``target="paddle"``: Dynamic Shift-Max on maps of at least this many values per image runs
+its products as ``affine_channel`` calls; on smaller maps the extra reshapes cost more."""
 PADDLE_ONLY_OPS = ("affine_channel",)
 """Operators of the ``target="paddle"`` rewrite that paddle2onnx cannot convert."""
 DEFAULT_IMAGE_SHAPE = (3, 224, 224)
@@ -265,10 +268,12 @@ def fold_shift_max(dsm, frame):
 
 class DeployShiftMax(nn.Layer):
     """Dynamic Shift-Max with folded coefficients: ``max_k (x·A_k + x[:, shift]·B_k)``, the
-    products broadcasting ``[N, C, 1, 1]`` coefficients (ONNX Runtime)."""
+    products broadcasting ``[N, C, 1, 1]`` coefficients (ONNX Runtime, and small maps on Paddle
+    Inference)."""
 
-    def __init__(self, dsm, frame):
+    def __init__(self, dsm, frame, mean_by_matmul):
         super().__init__()
+        self.mean_by_matmul = mean_by_matmul
         w1, b1, w2, b2, offset, shift_index = fold_shift_max(dsm, frame)
         self.w1, self.b1, self.w2, self.b2 = (_param(self, v) for v in (w1, b1, w2, b2))
         self.offset = _param(self, offset[None, :])
@@ -276,7 +281,7 @@ class DeployShiftMax(nn.Layer):
         self.branches = dsm.branches
 
     def forward(self, x):
-        hidden = F.relu(paddle.matmul(spatial_mean(x, False), self.w1) + self.b1)
+        hidden = F.relu(paddle.matmul(spatial_mean(x, self.mean_by_matmul), self.w1) + self.b1)
         coeffs = paddle.clip(paddle.matmul(hidden, self.w2) + self.b2, -ACT_MAX, ACT_MAX) + self.offset
         coeffs = coeffs.unsqueeze([2, 3]).split(2 * self.branches, axis=1)
         shifted = paddle.gather(x, self.shift_index, axis=1)
@@ -401,9 +406,9 @@ class Rewriter:
     """Emits the deploy layers block by block, tracking the *frame* of the current tensor: the
     memory order of its logical channels."""
 
-    def __init__(self, channels, target):
+    def __init__(self, channels, target, sizes):
         self.frame = np.arange(channels)
-        self.target = target
+        self.target, self.sizes = target, sizes
         self.layers = []
 
     def block(self, items, residual):
@@ -422,10 +427,18 @@ class Rewriter:
         elif isinstance(item, nn.ReLU6):
             self.layers.append(nn.ReLU6())
         elif isinstance(item, DynamicShiftMax):
-            layer = AffineShiftMax if self.target == "paddle" else DeployShiftMax
-            self.layers.append(layer(item, self.frame))
+            self.layers.append(self.shift_max(item))
         elif isinstance(item, ChannelShuffle):
             self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
+
+    def shift_max(self, dsm):
+        """:class:`AffineShiftMax` for Paddle Inference on maps of at least ``AFFINE_MIN_SIZE``
+        values per image, else :class:`DeployShiftMax`."""
+        height, width = self.sizes[id(dsm)]
+        affine = self.target == "paddle" and len(self.frame) * height * width >= AFFINE_MIN_SIZE
+        if affine:
+            return AffineShiftMax(dsm, self.frame)
+        return DeployShiftMax(dsm, self.frame, self.target == "paddle")
 
     def conv(self, spec):
         """Emit ``spec`` reading the current frame; gather first if its groups are scattered."""
@@ -456,15 +469,16 @@ class Rewriter:
             self.frame = frame
 
 
-def _conv_input_sizes(model, image_shape):
-    """``id(conv) → (height, width)`` of every convolution's input for one ``image_shape`` image."""
+def _input_sizes(model, image_shape):
+    """``id(layer) → (height, width)`` of the input of every convolution and Dynamic Shift-Max for
+    one ``image_shape`` image."""
     sizes, handles = {}, []
 
     def record(layer, inputs):
         sizes[id(layer)] = tuple(inputs[0].shape[2:])
 
     for layer in model.sublayers():
-        if isinstance(layer, nn.Conv2D):
+        if isinstance(layer, (nn.Conv2D, DynamicShiftMax)):
             handles.append(layer.register_forward_pre_hook(record))
     with paddle.no_grad():
         model.features(paddle.zeros([1] + list(image_shape)))
@@ -478,8 +492,8 @@ def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     model.eval()
-    sizes = _conv_input_sizes(model, image_shape)
-    rewriter = Rewriter(image_shape[0], target)
+    sizes = _input_sizes(model, image_shape)
+    rewriter = Rewriter(image_shape[0], target, sizes)
     features = [rewriter.block(_primitives(block, sizes), bool(getattr(block, "residual", False)))
                 for block in model.features]
     return DeployMicroNet(features, DeployHead(model.classifier, rewriter.frame, target))
