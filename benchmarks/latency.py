@@ -14,9 +14,11 @@ Every network is exported with ``paddle.jit.save`` for ``[None, 3, S, S]`` float
 
 Both networks get the same trained-like BatchNorm statistics (``common.trained_batchnorm``).
 Implementations: ``paddleclas`` (PaddleClas 2.6's MicroNet, see benchmarks/common.py),
-``ppcls`` (this project's model exported as trained) and ``ppcls-deploy`` (this project's export
-after ``prepare_for_export``: tuned for Paddle Inference on the ``paddle_inference`` row and for
-ONNX Runtime on the ``onnxruntime`` row). Rounds alternate between all runners of a model; each
+``ppcls`` (this project's model exported as trained), ``ppcls-deploy`` (this project's export
+after ``prepare_for_export``: the stock-operator ``paddle`` rewrite on the ``paddle_inference``
+row, the ``onnx`` rewrite on the ``onnxruntime`` row) and ``ppcls-fused`` (the ``paddle_cpu``
+rewrite with this project's fused CPU operators, ``ppcls.arch.ops``, on Paddle Inference; left
+out with a note on stderr when they cannot be built). Rounds alternate between all runners of a model; each
 round times ``--iters`` calls after one untimed call, the table gives the median over
 ``--repeats`` rounds of the per-round medians and their min–max. Outputs of this project's
 exports are checked against its dygraph model (``max_rel_diff``).
@@ -33,7 +35,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (also puts the repository on sys.path)
 
-GOALS = (("paddle_inference", "ppcls-deploy", "paddle_inference", "paddleclas", "paddle_inference"),
+GOALS = (("paddle_inference", "ppcls-fused", "paddle_inference", "paddleclas", "paddle_inference"),
+         ("paddle_inference_stock_ops", "ppcls-deploy", "paddle_inference", "paddleclas", "paddle_inference"),
          ("onnxruntime", "ppcls-deploy", "onnxruntime", "paddleclas", "onnxruntime"))
 """``(name, ours impl, ours backend, peer impl, peer backend)`` of the ratios reported."""
 
@@ -131,6 +134,8 @@ def build_runners(name, peer, args, workdir):
     import paddle
     from ppcls.arch import build_model
     from ppcls.arch.backbone.model_zoo.micronet_deploy import prepare_for_export
+    from ppcls.arch.ops import load_fused_ops
+    from ppcls.utils.errors import PPClsError
     paddle.seed(0)
     ours = common.trained_batchnorm(build_model({"name": name}))
     ours.eval()
@@ -143,6 +148,13 @@ def build_runners(name, peer, args, workdir):
         deploy_ort = export(prepare_for_export(ours, shape, "onnx"), size, prefix("deploy-onnx"))
         plain = export(ours, size, prefix("plain"))
         runners[("ppcls-deploy", "paddle_inference")] = paddle_runner(deploy_pd, threads)
+        try:
+            load_fused_ops()
+        except PPClsError as err:
+            print(f"note: no ppcls-fused row: {err}", file=sys.stderr)
+        else:
+            fused = export(prepare_for_export(ours, shape, "paddle_cpu"), size, prefix("fused"))
+            runners[("ppcls-fused", "paddle_inference")] = paddle_runner(fused, threads)
         runners[("ppcls-deploy", "onnxruntime")] = onnx_runner(deploy_ort, threads)
         runners[("ppcls", "paddle_inference")] = paddle_runner(plain, threads)
         runners[("ppcls", "onnxruntime")] = onnx_runner(plain, threads)

@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-LABELS = {"ppcls-deploy": "this project (export rewrite)", "ppcls": "this project (as trained)",
-          "paddleclas": "PaddleClas 2.6"}
+LABELS = {"ppcls-deploy": "this project (export rewrite)", "ppcls-fused": "this project (fused CPU operators)",
+          "ppcls": "this project (as trained)", "paddleclas": "PaddleClas 2.6"}
 STYLES = {"paddle_inference": "-", "onnxruntime": "--", "dygraph": ":", "paddle_inference_mkldnn": "-."}
 
 

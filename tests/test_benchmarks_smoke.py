@@ -36,9 +36,21 @@ def check_timing(row, repeats):
     assert len(row["rounds_ms"]) == repeats and all(v > 0 for v in row["rounds_ms"])
 
 
+def fused_ops_build():
+    from ppcls.arch.ops import load_fused_ops
+    from ppcls.utils.errors import PPClsError
+    try:
+        load_fused_ops()
+    except PPClsError:
+        return False
+    return True
+
+
 def expected_latency_rows(with_peer):
     rows = {("ppcls-deploy", "paddle_inference"), ("ppcls-deploy", "onnxruntime"),
             ("ppcls", "paddle_inference"), ("ppcls", "onnxruntime"), ("ppcls", "dygraph")}
+    if fused_ops_build():
+        rows.add(("ppcls-fused", "paddle_inference"))
     if with_peer:
         rows |= {("paddleclas", "paddle_inference"), ("paddleclas", "onnxruntime"), ("paddleclas", "dygraph")}
     return rows
@@ -54,7 +66,9 @@ def check_latency(result, with_peer):
         if row["impl"] != "paddleclas":
             assert row["max_rel_diff"] < 1e-4
     comparisons = {r["comparison"].split(" ")[0] for r in result["ratios"]}
-    assert comparisons == ({"paddle_inference", "onnxruntime", "fastest_path"} if with_peer else set())
+    expected = {"paddle_inference_stock_ops", "onnxruntime", "fastest_path"}
+    expected |= {"paddle_inference"} if fused_ops_build() else set()
+    assert comparisons == (expected if with_peer else set())
     assert all(r["ratio"] > 0 and r["ours_ms"] > 0 and r["peer_ms"] > 0 for r in result["ratios"])
 
 
@@ -149,14 +163,14 @@ def test_rewrite_shifts_per_target(name):
     paddle.seed(0)
     model = common.trained_batchnorm(build_model({"name": name})).eval()
     convs = count_layers(model, paddle.nn.Conv2D)
-    for target, fused in (("paddle", 0), ("onnx", 1)):
+    for target, fused in (("paddle", 0), ("paddle_cpu", 0), ("onnx", 1)):
         rewritten = prepare_for_export(model, (3, 224, 224), target)
         shifts = [layer.bias for layer in rewritten.sublayers()
                   if isinstance(layer, (deploy.DeployConv, deploy.BandedDepthwise))]
         assert len(shifts) == convs - fused, target
-        assert all(shift.affine == (target == "paddle") for shift in shifts), target
+        assert all(shift.affine == (target != "onnx") for shift in shifts), target
         shapes = [shift.shift.shape for shift in shifts]
-        if target == "paddle":
+        if target != "onnx":
             assert all(len(shape) == 1 for shape in shapes)
         else:
             assert all(len(shape) == 3 for shape in shapes)
@@ -182,7 +196,7 @@ def test_paddle_rewrite_scales_channels_with_affine_channel(tmp_path):
     large = [int(np.prod(size)) >= deploy.AFFINE_MIN_SIZE for size in sizes]
     assert any(large) and not all(large)
     products, program = {}, {}
-    for target in TARGETS:
+    for target in ("paddle", "onnx"):
         rewritten = prepare_for_export(model, (3, 224, 224), target)
         kinds = [layer for layer in rewritten.sublayers()
                  if isinstance(layer, (deploy.AffineShiftMax, deploy.DeployShiftMax))]
@@ -191,9 +205,32 @@ def test_paddle_rewrite_scales_channels_with_affine_channel(tmp_path):
         products[target] = sum(2 * layer.branches for layer in kinds if isinstance(layer, deploy.DeployShiftMax))
         latency.export(rewritten, 224, str(tmp_path / target / "inference"))
         program[target] = (tmp_path / target / "inference.json").read_text()
-    for target in TARGETS:
+    for target in ("paddle", "onnx"):
         assert program[target].count('"1.multiply') == products[target], target
     assert '"1.affine_channel' in program["paddle"] and '"1.affine_channel' not in program["onnx"]
+
+
+def test_paddle_cpu_rewrite_fuses_every_shift_max(tmp_path):
+    """``paddle_cpu``: each Dynamic Shift-Max is its squeeze network plus one fused operator; the
+    saved program has no multiply, gather-for-shift or maximum left, and Paddle Inference runs it."""
+    from ppcls.arch.backbone.model_zoo import micronet_deploy as deploy
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import latency
+    paddle.seed(0)
+    model = common.trained_batchnorm(build_model({"name": "MicroNet_M1"})).eval()
+    rewritten = prepare_for_export(model, (3, 64, 64), "paddle_cpu")
+    shift_maxes = count_layers(model, DynamicShiftMax)
+    assert count_layers(rewritten, deploy.FusedShiftMax) == shift_maxes
+    assert count_layers(rewritten, (deploy.DeployShiftMax, deploy.AffineShiftMax)) == 0
+    prefix = latency.export(rewritten, 64, str(tmp_path / "inference"))
+    program = (tmp_path / "inference.json").read_text()
+    assert program.count("micronet_shift_max") == shift_maxes
+    assert '"1.multiply' not in program and '"1.maximum' not in program
+    images = np.random.RandomState(6).randn(2, 3, 64, 64).astype("float32")
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(images)).numpy()
+    actual = latency.paddle_runner(prefix, 1)(images)
+    assert np.abs(actual - expected).max() / np.abs(expected).max() < REWRITE_TOLERANCE
 
 
 def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
@@ -207,7 +244,8 @@ def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
     images = np.random.RandomState(4).randn(2, 3, 64, 64).astype("float32")
     with paddle.no_grad():
         expected = model(paddle.to_tensor(images)).numpy()
-    for target, runner in (("paddle", latency.paddle_runner), ("onnx", latency.onnx_runner)):
+    for target, runner in (("paddle", latency.paddle_runner), ("paddle_cpu", latency.paddle_runner),
+                           ("onnx", latency.onnx_runner)):
         prefix = latency.export(prepare_for_export(model, (3, 64, 64), target), 64, str(tmp_path / target / "inference"))
         actual = runner(prefix, 1)(images)
         assert np.abs(actual - expected).max() / np.abs(expected).max() < REWRITE_TOLERANCE, target
@@ -241,4 +279,4 @@ def test_export_tool_writes_the_rewrite(tmp_path):
     bad = subprocess.run([sys.executable, "tools/export_model.py", "-c", config, "-o", "Global.export_target=trt",
                           "-o", f"Global.save_inference_dir={tmp_path / 'bad'}", "-o", f"Global.output_dir={tmp_path / 'out'}"],
                          cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode != 0 and "Global.export_target must be one of paddle, onnx" in bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "Global.export_target must be one of paddle, paddle_cpu, onnx" in bad.stdout + bad.stderr

@@ -339,6 +339,31 @@ def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit
         np.testing.assert_allclose(record["scores"], reference[name]["scores"][:3], atol=SCORE_TOL)
 
 
+def test_fused_cpu_export_predicts_the_same(work, quick_start_weights, digit_folder, quick_start_runs):
+    """Global.export_target=paddle_cpu: the predictor loads the fused operators before Paddle
+    Inference reads the program, and classifies like the stock export."""
+    from ppcls.arch.ops import load_fused_ops
+    from ppcls.utils.errors import PPClsError
+    try:
+        load_fused_ops()
+    except PPClsError as err:
+        pytest.skip(f"the fused operators cannot be built here: {err}")
+    model_dir = work / "qs_fused"
+    run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Global.export_target=paddle_cpu",
+             "-o", "Global.export_onnx=False", "-o", f"Global.pretrained_model={quick_start_weights}",
+             "-o", f"Global.save_inference_dir={model_dir}")
+    assert "micronet_shift_max" in (model_dir / "inference.json").read_text()
+    done = run_tool("deploy/python/predict_cls.py", "-c", DEPLOY_QUICK_START, "-o", "Global.use_onnx=False",
+                    "-o", f"Global.inference_model_dir={model_dir}",
+                    "-o", f"Global.infer_imgs={digit_folder[0]}",
+                    "-o", f"PostProcess.Topk.class_id_map_file={work / 'digits' / 'label_list.txt'}")
+    records, reference = deploy_records(done.stdout), deploy_records(quick_start_runs["paddle"].stdout)
+    assert set(records) == set(reference)
+    for name, record in records.items():
+        assert record["class_ids"] == reference[name]["class_ids"][:3]
+        np.testing.assert_allclose(record["scores"], reference[name]["scores"][:3], atol=SCORE_TOL)
+
+
 @pytest.mark.parametrize("use_onnx, expected", [
     (False, "inference model folder not found"),
     (True, "no inference.onnx"),

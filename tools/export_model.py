@@ -9,7 +9,9 @@ logits instead. Paddle 3 writes ``inference.json`` (the program) and ``inference
 
 ``Global.export_fuse`` (default True) exports the inference rewrite of the network
 (``prepare_for_export``: for MicroNet, BatchNorm folded and shuffles removed; same outputs),
-tuned for ``Global.export_target``: ``paddle`` (Paddle Inference, default) or ``onnx``.
+tuned for ``Global.export_target``: ``paddle`` (Paddle Inference with stock operators, any device;
+default), ``paddle_cpu`` (Paddle Inference on the CPU with this project's fused operators, built
+from C++ on first use: ``ppcls/arch/ops``; the fastest Paddle Inference export) or ``onnx``.
 
 ``Global.export_onnx`` (default True) also writes ``inference.onnx``: the rewrite tuned for ONNX
 Runtime, converted by paddle2onnx. ``deploy/python/predict_cls.py`` runs it on the CPU by default,

@@ -5,8 +5,8 @@
 
 Needs paddle2onnx (``pip install paddle2onnx``). Paddle 3's ``inference.json`` and older
 ``inference.pdmodel`` exports are both accepted, except this project's rewrite for Paddle
-Inference (``Global.export_target=paddle``, the default), whose ``affine_channel`` operators
-paddle2onnx cannot convert: ``tools/export_model.py`` writes ``inference.onnx`` from the rewrite
+Inference (``Global.export_target=paddle``, the default, or ``paddle_cpu``), whose
+``affine_channel`` (and fused) operators paddle2onnx cannot convert: ``tools/export_model.py`` writes ``inference.onnx`` from the rewrite
 for ONNX Runtime itself, or export with ``-o Global.export_target=onnx`` before converting.
 """
 import argparse
@@ -37,7 +37,7 @@ def check_convertible(program_file):
     found = [op for op in PADDLE_ONLY_OPS if op.encode() in content]
     if found:
         raise PPClsError(
-            f"{program_file} was exported for Paddle Inference (Global.export_target=paddle): "
+            f"{program_file} was exported for Paddle Inference (Global.export_target=paddle or paddle_cpu): "
             f"paddle2onnx cannot convert its {', '.join(found)} operators; tools/export_model.py "
             f"writes inference.onnx itself, or export with -o Global.export_target=onnx to convert")
 

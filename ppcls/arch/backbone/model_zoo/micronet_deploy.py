@@ -30,6 +30,9 @@ operators, for one input size and one runtime (``target``):
   scales and shifts run as** ``affine_channel`` (BatchNorm shifts, Dynamic Shift-Max products):
   Paddle's CPU kernel for it is 2–3.5× faster than its broadcasting multiply and add. paddle2onnx
   cannot convert it (``PADDLE_ONLY_OPS``), so ONNX models come from ``target="onnx"``.
+* ``target="paddle_cpu"`` is ``"paddle"`` with each Dynamic Shift-Max (squeeze network, clip,
+  offsets, shift, products and maximum) in one ``micronet_shift_max`` operator of this project
+  (:mod:`ppcls.arch.ops`, built from C++ on first use; CPU only).
 
 Which choices pay off was measured on both runtimes (docs/benchmarks.md); fusing the depthwise
 k×1/1×k pairs of the blocks was slower on both and is not done. Training keeps the readable
@@ -41,14 +44,18 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, DynamicShiftMax, MicroBlock, MicroNet
+from ppcls.arch.ops import FUSED_OPS, load_fused_ops
 
-TARGETS = ("paddle", "onnx")
-"""Runtimes a rewrite can be tuned for: Paddle Inference or ONNX Runtime (via paddle2onnx)."""
+TARGETS = ("paddle", "paddle_cpu", "onnx")
+"""Runtimes a rewrite can be tuned for: Paddle Inference with stock operators (any device), Paddle
+Inference on the CPU with this project's fused operators (:mod:`ppcls.arch.ops`), or ONNX Runtime
+(via paddle2onnx)."""
+PADDLE_TARGETS = ("paddle", "paddle_cpu")
 AFFINE_MIN_SIZE = 20000
 """``target="paddle"``: Dynamic Shift-Max on maps of at least this many values per image runs
 its products as ``affine_channel`` calls; on smaller maps the extra reshapes cost more."""
-PADDLE_ONLY_OPS = ("affine_channel",)
-"""Operators of the ``target="paddle"`` rewrite that paddle2onnx cannot convert."""
+PADDLE_ONLY_OPS = ("affine_channel",) + FUSED_OPS
+"""Operators of the Paddle Inference rewrites that paddle2onnx cannot convert."""
 DEFAULT_IMAGE_SHAPE = (3, 224, 224)
 HARDSIGMOID_SLOPE = 0.1666667
 """``paddle.nn.Hardsigmoid``'s slope: ``hardsigmoid(z) = clip(slope·z + 0.5, 0, 1)``."""
@@ -327,6 +334,24 @@ class AffineShiftMax(nn.Layer):
         return out.reshape([-1] + list(x.shape[1:]))
 
 
+class FusedShiftMax(nn.Layer):
+    """Dynamic Shift-Max for Paddle Inference on the CPU: mean, squeeze network, clip, offsets,
+    shift, products and maximum in one ``micronet_shift_max`` operator (:mod:`ppcls.arch.ops`)
+    instead of about twenty stock ones."""
+
+    def __init__(self, dsm, frame):
+        super().__init__()
+        w1, b1, w2, b2, offset, shift_index = fold_shift_max(dsm, frame)
+        self.w1, self.b1, self.w2, self.b2, self.offset = (_param(self, v) for v in (w1, b1, w2, b2, offset))
+        self.register_buffer("shift_index", _index(shift_index))
+        self.branches = dsm.branches
+        self.fused = load_fused_ops().micronet_shift_max
+
+    def forward(self, x):
+        return self.fused(x, self.w1, self.b1, self.w2, self.b2, self.offset, self.shift_index,
+                          self.branches, ACT_MAX)
+
+
 def _fold_linear_bn(seq):
     """``(weight, bias)`` of ``Linear → BatchNorm1D`` as one Linear layer."""
     linear, bn = seq[0], seq[1]
@@ -344,7 +369,7 @@ class DeployHead(nn.Layer):
 
     def __init__(self, classifier, frame, target):
         super().__init__()
-        self.mean_by_matmul = target == "paddle"
+        self.mean_by_matmul = target in PADDLE_TARGETS
         self.linear_as_conv = target == "onnx"
         (w1, b1), (w2, b2) = (_fold_linear_bn(unit.linear) for unit in (classifier[0], classifier[2]))
         w1 = w1[frame]
@@ -409,6 +434,7 @@ class Rewriter:
     def __init__(self, channels, target, sizes):
         self.frame = np.arange(channels)
         self.target, self.sizes = target, sizes
+        self.paddle = target in PADDLE_TARGETS
         self.layers = []
 
     def block(self, items, residual):
@@ -432,13 +458,14 @@ class Rewriter:
             self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
 
     def shift_max(self, dsm):
-        """:class:`AffineShiftMax` for Paddle Inference on maps of at least ``AFFINE_MIN_SIZE``
-        values per image, else :class:`DeployShiftMax`."""
+        """:class:`FusedShiftMax` for ``paddle_cpu``; for ``paddle`` :class:`AffineShiftMax` on maps
+        of at least ``AFFINE_MIN_SIZE`` values per image; else :class:`DeployShiftMax`."""
+        if self.target == "paddle_cpu":
+            return FusedShiftMax(dsm, self.frame)
         height, width = self.sizes[id(dsm)]
-        affine = self.target == "paddle" and len(self.frame) * height * width >= AFFINE_MIN_SIZE
-        if affine:
+        if self.paddle and len(self.frame) * height * width >= AFFINE_MIN_SIZE:
             return AffineShiftMax(dsm, self.frame)
-        return DeployShiftMax(dsm, self.frame, self.target == "paddle")
+        return DeployShiftMax(dsm, self.frame, self.paddle)
 
     def conv(self, spec):
         """Emit ``spec`` reading the current frame; gather first if its groups are scattered."""
@@ -451,10 +478,10 @@ class Rewriter:
         in_pos = (self.frame % in_per_group).reshape(spec.groups, in_per_group)
         weight = np.concatenate([spec.weight[out_frame[b * out_per_group:(b + 1) * out_per_group]]
                                  [:, in_pos[b]] for b in range(spec.groups)])
-        banded = (self.target == "paddle" and spec.is_depthwise_1d()
+        banded = (self.paddle and spec.is_depthwise_1d()
                   and spec.in_size[spec.axis()] <= BANDED_MAX_SIZE)
         layer = BandedDepthwise if banded else DeployConv
-        self.layers.append(layer(weight, spec.bias[out_frame], spec, self.target == "paddle"))
+        self.layers.append(layer(weight, spec.bias[out_frame], spec, self.paddle))
         self.frame = out_frame
 
     def _group_blocks(self, groups):

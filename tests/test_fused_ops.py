@@ -1,0 +1,61 @@
+"""ppcls/arch/ops: the fused Dynamic Shift-Max operator against its formula, in NumPy."""
+import numpy as np
+import paddle
+import pytest
+
+from ppcls.utils.errors import PPClsError
+
+
+@pytest.fixture(scope="module")
+def ops():
+    from ppcls.arch.ops import load_fused_ops
+    try:
+        return load_fused_ops()
+    except PPClsError as err:
+        pytest.skip(f"the fused operators cannot be built here: {err}")
+
+
+def shift_max_reference(x, w1, b1, w2, b2, offset, shift, branches, act_max):
+    """mean → relu(·W1 + b1) → clip(·W2 + b2) + offset = (a_1 | b_1 | ...), then
+    max_k (a_k · x + b_k · x[:, shift]), in float64."""
+    x = x.astype("float64")
+    batch, channels = x.shape[:2]
+    hidden = np.maximum(x.mean(axis=(2, 3)) @ w1 + b1, 0.0)
+    coeffs = np.clip(hidden @ w2 + b2, -act_max, act_max) + offset
+    coeffs = coeffs.reshape(batch, 2 * branches, channels, 1, 1)
+    branch = [coeffs[:, 2 * k] * x + coeffs[:, 2 * k + 1] * x[:, shift] for k in range(branches)]
+    return np.max(branch, axis=0)
+
+
+def random_inputs(branches, channels=6, squeeze=4, seed=0):
+    rng = np.random.RandomState(seed)
+    rows = 2 * branches * channels
+    return (rng.randn(2, channels, 5, 3).astype("float32") + 0.5,
+            rng.randn(channels, squeeze).astype("float32"), rng.randn(squeeze).astype("float32"),
+            (2 * rng.randn(squeeze, rows)).astype("float32"), rng.randn(rows).astype("float32"),
+            rng.randn(rows).astype("float32"), rng.permutation(channels).astype("int64"))
+
+
+@pytest.mark.parametrize("branches", [1, 2])
+def test_shift_max_matches_the_formula(ops, branches):
+    inputs = random_inputs(branches, seed=branches)
+    x, w1, b1, w2, b2 = inputs[:5]
+    pre_clip = np.maximum(x.mean(axis=(2, 3)) @ w1 + b1, 0) @ w2 + b2
+    assert np.abs(pre_clip).max() > 2.0 and np.abs(pre_clip).min() < 2.0  # the clip is exercised
+    out = ops.micronet_shift_max(*[paddle.to_tensor(v) for v in inputs], branches, 2.0).numpy()
+    np.testing.assert_allclose(out, shift_max_reference(*inputs, branches, 2.0), rtol=1e-5, atol=1e-5)
+
+
+def test_shift_max_refuses_mismatched_weights(ops):
+    inputs = [paddle.to_tensor(v) for v in random_inputs(2)]
+    inputs[3] = paddle.zeros([4, 12])  # W2 for K = 1 given with branches = 2
+    with pytest.raises(Exception, match="do not match the input"):
+        ops.micronet_shift_max(*inputs, 2, 2.0)
+
+
+def test_program_detection(tmp_path):
+    from ppcls.arch.ops import uses_fused_ops
+    fused, plain = tmp_path / "fused.json", tmp_path / "plain.json"
+    fused.write_text('{"ops": [{"#": "3.micronet_shift_max"}]}')
+    plain.write_text('{"ops": [{"#": "1.multiply"}]}')
+    assert uses_fused_ops(fused) and not uses_fused_ops(plain)
