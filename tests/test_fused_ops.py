@@ -59,3 +59,21 @@ def test_program_detection(tmp_path):
     fused.write_text('{"ops": [{"#": "3.micronet_shift_max"}]}')
     plain.write_text('{"ops": [{"#": "1.multiply"}]}')
     assert uses_fused_ops(fused) and not uses_fused_ops(plain)
+
+
+def test_export_without_a_compiler_says_what_is_missing(tmp_path):
+    """No compiler on PATH and an empty build folder: export_target=paddle_cpu stops with a message
+    naming the operators' source and the stock alternative."""
+    import os
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    env = dict(os.environ, PATH=str(tmp_path / "no-bin"), PPCLS_OPS_DIR=str(tmp_path / "ops"))
+    result = subprocess.run([sys.executable, "tools/export_model.py", "-c", "ppcls/configs/quick_start/MicroNet_M0.yaml",
+                             "-o", "Global.export_target=paddle_cpu", "-o", "Global.export_onnx=False",
+                             "-o", f"Global.save_inference_dir={tmp_path / 'out'}"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "could not build the fused CPU operators" in result.stderr
+    assert "ppcls/arch/ops/shift_max.cc" in result.stderr and "Global.export_target=paddle" in result.stderr
+    assert not (tmp_path / "out" / "inference.json").exists()
