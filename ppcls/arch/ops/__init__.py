@@ -4,11 +4,12 @@
 ``micronet_shift_max`` operator (``shift_max.cc``) instead of about twenty stock ones, whose
 dispatch costs Paddle's CPU executor more than their arithmetic. :func:`load_fused_ops` builds the library
 with ``paddle.utils.cpp_extension.load`` (needs g++ and the headers shipped with paddlepaddle;
-about 20 s once) into ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``) and registers the
+about 20 s once) under ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``) and registers the
 operators in the process: call it before creating a predictor for such a program
 (``deploy/python/predict_cls.py`` does, see :func:`uses_fused_ops`).
 """
 import functools
+import hashlib
 import os
 
 from ppcls.utils.errors import PPClsError
@@ -18,9 +19,15 @@ SOURCES = (os.path.join(os.path.dirname(os.path.abspath(__file__)), "shift_max.c
 
 
 def _build_dir():
+    """One folder per Paddle version and per source checkout (path and content), so that two
+    checkouts never rebuild into the same folder at once."""
     import paddle
+    digest = hashlib.sha1()
+    for source in SOURCES:
+        with open(source, "rb") as f:
+            digest.update(source.encode() + f.read())
     root = os.environ.get("PPCLS_OPS_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "ppcls", "ops")
-    path = os.path.join(root, f"paddle-{paddle.__version__}")
+    path = os.path.join(root, f"paddle-{paddle.__version__}-{digest.hexdigest()[:12]}")
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -26,10 +26,10 @@ operators, for one input size and one runtime (``target``):
   depthwise convolutions with one output per channel along axes of at most 28 as **banded matrix
   products**: a k×1 depthwise convolution of an H×W map is ``T_c @ x_c`` with one H'×H band
   matrix per channel, one batched matmul instead of a per-channel loop (2–4× faster); spatial
-  means are matrix-vector products (Paddle's CPU reductions take twice as long). **Per-channel
-  scales and shifts run as** ``affine_channel`` (BatchNorm shifts, Dynamic Shift-Max products):
-  Paddle's CPU kernel for it is 2–3.5× faster than its broadcasting multiply and add. paddle2onnx
-  cannot convert it (``PADDLE_ONLY_OPS``), so ONNX models come from ``target="onnx"``.
+  means are matrix-vector products (Paddle's CPU reductions take twice as long). **BatchNorm
+  shifts run as** ``affine_channel`` with unit scales: Paddle's CPU kernel for it is 3.5× faster
+  than its broadcasting addition. paddle2onnx cannot convert it (``PADDLE_ONLY_OPS``), so ONNX
+  models come from ``target="onnx"``.
 * ``target="paddle_cpu"`` is ``"paddle"`` with each Dynamic Shift-Max (squeeze network, clip,
   offsets, shift, products and maximum) in one ``micronet_shift_max`` operator of this project
   (:mod:`ppcls.arch.ops`, built from C++ on first use; CPU only).
@@ -51,9 +51,6 @@ TARGETS = ("paddle", "paddle_cpu", "onnx")
 Inference on the CPU with this project's fused operators (:mod:`ppcls.arch.ops`), or ONNX Runtime
 (via paddle2onnx)."""
 PADDLE_TARGETS = ("paddle", "paddle_cpu")
-AFFINE_MIN_SIZE = 20000
-"""``target="paddle"``: Dynamic Shift-Max on maps of at least this many values per image runs
-its products as ``affine_channel`` calls; on smaller maps the extra reshapes cost more."""
 PADDLE_ONLY_OPS = ("affine_channel",) + FUSED_OPS
 """Operators of the Paddle Inference rewrites that paddle2onnx cannot convert."""
 DEFAULT_IMAGE_SHAPE = (3, 224, 224)
@@ -275,8 +272,7 @@ def fold_shift_max(dsm, frame):
 
 class DeployShiftMax(nn.Layer):
     """Dynamic Shift-Max with folded coefficients: ``max_k (x·A_k + x[:, shift]·B_k)``, the
-    products broadcasting ``[N, C, 1, 1]`` coefficients (ONNX Runtime, and small maps on Paddle
-    Inference)."""
+    products broadcasting ``[N, C, 1, 1]`` coefficients (stock operators)."""
 
     def __init__(self, dsm, frame, mean_by_matmul):
         super().__init__()
@@ -296,42 +292,6 @@ class DeployShiftMax(nn.Layer):
         for k in range(1, self.branches):
             out = paddle.maximum(out, x * coeffs[2 * k] + shifted * coeffs[2 * k + 1])
         return out
-
-
-class AffineShiftMax(nn.Layer):
-    """Dynamic Shift-Max for Paddle Inference: the products ``x·a_k + x_σ·b_k`` are
-    ``affine_channel`` calls over the batch flattened into channels (``[1, N·C, H·W]``), 2.3× faster
-    on Paddle's CPU kernels than broadcasting multiplications.
-
-    The second Linear layer is one matmul giving ``[2K + 1, N, C]`` coefficients: its bias rides
-    on an extra hidden unit fixed at ``relu(1) = 1``, and the last row is the zero shift the
-    ``affine_channel`` calls need.
-    """
-
-    def __init__(self, dsm, frame):
-        super().__init__()
-        w1, b1, w2, b2, offset, shift_index = fold_shift_max(dsm, frame)
-        rows, channels = 2 * dsm.branches, len(frame)
-        self.w1 = _param(self, np.concatenate([w1, np.zeros((channels, 1))], axis=1))
-        self.b1 = _param(self, np.append(b1, 1.0))
-        w2 = np.concatenate([w2, b2[None, :]]).reshape(len(b1) + 1, rows, channels).transpose(1, 0, 2)
-        self.w2 = _param(self, np.concatenate([w2, np.zeros((1,) + w2.shape[1:])]))
-        self.offset = _param(self, np.append(offset, np.zeros(channels)).reshape(rows + 1, 1, channels))
-        self.register_buffer("shift_index", _index(shift_index))
-
-    def forward(self, x):
-        channels, pixels = x.shape[1], x.shape[2] * x.shape[3]
-        flat = x.reshape([1, -1, pixels])
-        mean = paddle.matmul(flat, paddle.full([pixels, 1], 1.0 / pixels)).reshape([-1, channels])
-        hidden = F.relu(paddle.matmul(mean, self.w1) + self.b1)
-        coeffs = paddle.clip(paddle.matmul(hidden, self.w2), -ACT_MAX, ACT_MAX) + self.offset
-        *coeffs, zero = coeffs.reshape([self.w2.shape[0], -1]).unbind(0)
-        shifted = paddle.gather(x, self.shift_index, axis=1).reshape([1, -1, pixels])
-        out = None
-        for a, b in zip(coeffs[0::2], coeffs[1::2]):
-            branch = affine_channel(flat, a, zero) + affine_channel(shifted, b, zero)
-            out = branch if out is None else paddle.maximum(out, branch)
-        return out.reshape([-1] + list(x.shape[1:]))
 
 
 class FusedShiftMax(nn.Layer):
@@ -431,9 +391,9 @@ class Rewriter:
     """Emits the deploy layers block by block, tracking the *frame* of the current tensor: the
     memory order of its logical channels."""
 
-    def __init__(self, channels, target, sizes):
+    def __init__(self, channels, target):
         self.frame = np.arange(channels)
-        self.target, self.sizes = target, sizes
+        self.target = target
         self.paddle = target in PADDLE_TARGETS
         self.layers = []
 
@@ -458,13 +418,9 @@ class Rewriter:
             self.frame = inverse(channel_permutation(item, len(self.frame)))[self.frame]
 
     def shift_max(self, dsm):
-        """:class:`FusedShiftMax` for ``paddle_cpu``; for ``paddle`` :class:`AffineShiftMax` on maps
-        of at least ``AFFINE_MIN_SIZE`` values per image; else :class:`DeployShiftMax`."""
+        """:class:`FusedShiftMax` for ``paddle_cpu``, else :class:`DeployShiftMax`."""
         if self.target == "paddle_cpu":
             return FusedShiftMax(dsm, self.frame)
-        height, width = self.sizes[id(dsm)]
-        if self.paddle and len(self.frame) * height * width >= AFFINE_MIN_SIZE:
-            return AffineShiftMax(dsm, self.frame)
         return DeployShiftMax(dsm, self.frame, self.paddle)
 
     def conv(self, spec):
@@ -496,16 +452,15 @@ class Rewriter:
             self.frame = frame
 
 
-def _input_sizes(model, image_shape):
-    """``id(layer) → (height, width)`` of the input of every convolution and Dynamic Shift-Max for
-    one ``image_shape`` image."""
+def _conv_input_sizes(model, image_shape):
+    """``id(conv) → (height, width)`` of every convolution's input for one ``image_shape`` image."""
     sizes, handles = {}, []
 
     def record(layer, inputs):
         sizes[id(layer)] = tuple(inputs[0].shape[2:])
 
     for layer in model.sublayers():
-        if isinstance(layer, (nn.Conv2D, DynamicShiftMax)):
+        if isinstance(layer, nn.Conv2D):
             handles.append(layer.register_forward_pre_hook(record))
     with paddle.no_grad():
         model.features(paddle.zeros([1] + list(image_shape)))
@@ -519,8 +474,8 @@ def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     model.eval()
-    sizes = _input_sizes(model, image_shape)
-    rewriter = Rewriter(image_shape[0], target, sizes)
+    sizes = _conv_input_sizes(model, image_shape)
+    rewriter = Rewriter(image_shape[0], target)
     features = [rewriter.block(_primitives(block, sizes), bool(getattr(block, "residual", False)))
                 for block in model.features]
     return DeployMicroNet(features, DeployHead(model.classifier, rewriter.frame, target))
