@@ -54,11 +54,13 @@ def test_shift_max_refuses_mismatched_weights(ops):
 
 
 def test_program_detection(tmp_path):
-    from ppcls.arch.ops import uses_fused_ops
+    from ppcls.arch.ops import ops_in_program
     fused, plain = tmp_path / "fused.json", tmp_path / "plain.json"
-    fused.write_text('{"ops": [{"#": "3.micronet_shift_max"}]}')
+    fused.write_text('{"ops": [{"#": "3.micronet_shift_max"}, {"#": "1.affine_channel"}]}')
     plain.write_text('{"ops": [{"#": "1.multiply"}]}')
-    assert uses_fused_ops(fused) and not uses_fused_ops(plain)
+    assert ops_in_program(fused) == ["micronet_shift_max"] and ops_in_program(plain) == []
+    assert ops_in_program(fused, ("affine_channel", "micronet_shift_max", "gather")) == \
+        ["affine_channel", "micronet_shift_max"]
 
 
 def test_export_without_a_compiler_says_what_is_missing(tmp_path):

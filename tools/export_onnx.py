@@ -15,6 +15,7 @@ import os
 import program  # noqa: F401  (puts the repository on sys.path)
 
 from ppcls.arch import PADDLE_ONLY_OPS
+from ppcls.arch.ops import ops_in_program
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import PPClsError
@@ -32,9 +33,7 @@ def parse_args(argv=None):
 
 def check_convertible(program_file):
     """Refuse a program holding operators of the Paddle Inference rewrite (paddle2onnx would abort)."""
-    with open(program_file, "rb") as f:
-        content = f.read()
-    found = [op for op in PADDLE_ONLY_OPS if op.encode() in content]
+    found = ops_in_program(program_file, PADDLE_ONLY_OPS)
     if found:
         raise PPClsError(
             f"{program_file} was exported for Paddle Inference (Global.export_target=paddle or paddle_cpu): "

@@ -113,9 +113,9 @@ class PaddlePredictor:
     def __init__(self, glob):
         from paddle import inference
 
-        from ppcls.arch.ops import load_fused_ops, uses_fused_ops
+        from ppcls.arch.ops import load_fused_ops, ops_in_program
         program_file, params_file = paddle_model_files(glob["inference_model_dir"])
-        if uses_fused_ops(program_file):
+        if ops_in_program(program_file):
             load_fused_ops()
         config = inference.Config(program_file, params_file)
         if glob["use_gpu"] and _cuda_available():

@@ -6,7 +6,7 @@ dispatch costs Paddle's CPU executor more than their arithmetic. :func:`load_fus
 with ``paddle.utils.cpp_extension.load`` (needs g++ and the headers shipped with paddlepaddle;
 about 20 s once) under ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``) and registers the
 operators in the process: call it before creating a predictor for such a program
-(``deploy/python/predict_cls.py`` does, see :func:`uses_fused_ops`).
+(``deploy/python/predict_cls.py`` does, see :func:`ops_in_program`).
 """
 import functools
 import hashlib
@@ -45,8 +45,8 @@ def load_fused_ops():
                          f"paddlepaddle's headers, or export with Global.export_target=paddle") from None
 
 
-def uses_fused_ops(program_file):
-    """Whether the saved program ``program_file`` calls one of :data:`FUSED_OPS`."""
+def ops_in_program(program_file, ops=FUSED_OPS):
+    """The operators of ``ops`` that the saved program ``program_file`` calls."""
     with open(program_file, "rb") as f:
         content = f.read()
-    return any(op.encode() in content for op in FUSED_OPS)
+    return [op for op in ops if op.encode() in content]
