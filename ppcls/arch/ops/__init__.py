@@ -2,10 +2,10 @@
 
 ``prepare_for_export(..., target="paddle_cpu")`` runs each Dynamic Shift-Max as one
 ``micronet_shift_max`` operator (``shift_max.cc``) instead of about twenty stock ones, whose
-dispatch costs Paddle's CPU executor more than their arithmetic. :func:`load_fused_ops` builds the library
-with ``paddle.utils.cpp_extension.load`` (needs g++ and the headers shipped with paddlepaddle;
-about 20 s once) under ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``) and registers the
-operators in the process: call it before creating a predictor for such a program
+dispatch costs Paddle's CPU executor more than their arithmetic. :func:`load_fused_ops` builds
+the library with ``paddle.utils.cpp_extension.load`` (needs g++ and the headers shipped with
+paddlepaddle; about 20 s once) under ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``) and
+registers the operators in the process: call it before creating a predictor for such a program
 (``deploy/python/predict_cls.py`` does, see :func:`ops_in_program`).
 """
 import functools
