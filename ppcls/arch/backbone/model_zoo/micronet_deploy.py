@@ -57,7 +57,7 @@ DEFAULT_IMAGE_SHAPE = (3, 224, 224)
 HARDSIGMOID_SLOPE = 0.1666667
 """``paddle.nn.Hardsigmoid``'s slope: ``hardsigmoid(z) = clip(slope·z + 0.5, 0, 1)``."""
 BANDED_MAX_SIZE = 28
-"""``target="paddle"``: a depthwise k×1 (1×k) convolution with one output per channel runs as
+"""``PADDLE_TARGETS``: a depthwise k×1 (1×k) convolution with one output per channel runs as
 banded matrix products when its input is at most this high (wide); longer axes make the band
 matrices too wasteful."""
 
