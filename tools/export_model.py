@@ -29,6 +29,7 @@ import paddle.nn as nn
 
 from export_onnx import convert
 from ppcls.arch import EXPORT_TARGETS, prepare_for_export
+from ppcls.arch.ops.onnx_functions import function_markers, insert_function_calls_in_file
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError
@@ -90,7 +91,11 @@ def export(net, image_shape, save_dir):
 
 def export_onnx(net, image_shape, save_dir):
     """Write ``net`` as ``save_dir/inference.onnx`` (via a temporary Paddle program); return its
-    path, or None with a warning when paddle2onnx is not installed."""
+    path, or None with a warning when paddle2onnx is not installed.
+
+    Layers with fused operators (MicroNet's Dynamic Shift-Max) become one node each, defined in
+    the model in stock operators (:mod:`ppcls.arch.ops.onnx_functions`).
+    """
     if importlib.util.find_spec("paddle2onnx") is None:
         logger.warning("inference.onnx not written: paddle2onnx is not installed (pip install "
                        "paddle2onnx); deploy/python/predict_cls.py will use Paddle Inference")
@@ -98,8 +103,11 @@ def export_onnx(net, image_shape, save_dir):
     path = os.path.join(save_dir, "inference.onnx")
     with tempfile.TemporaryDirectory(dir=save_dir) as tmp:
         prefix = os.path.join(tmp, "inference")
-        save_program(net, image_shape, prefix)
+        with function_markers(net) as calls:
+            save_program(net, image_shape, prefix)
         convert(prefix + ".json", prefix + ".pdiparams", prefix + ".onnx", opset=11)
+        if calls:
+            insert_function_calls_in_file(prefix + ".onnx", calls)
         os.replace(prefix + ".onnx", path)
     return path
 

@@ -173,9 +173,25 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         options.intra_op_num_threads = glob["cpu_num_threads"]
         options.log_severity_level = 3  # errors only: the converter leaves unused initializers
-        self.session = ort.InferenceSession(path, options, providers=self._providers(ort, glob))
+        providers = self._providers(ort, glob)
+        if providers == ["CPUExecutionProvider"]:
+            self._register_fused_ops(options, path)
+        self.session = ort.InferenceSession(path, options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.model_dir, self.input_shape = path, self.session.get_inputs()[0].shape
+
+    @staticmethod
+    def _register_fused_ops(options, path):
+        """Run the model's fused nodes (ppcls.arch.ops) as this project's CPU kernels; without
+        them ONNX Runtime runs the nodes' definitions in stock operators, the same numbers slower."""
+        from ppcls.arch.ops import calls_onnxruntime_ops, load_onnxruntime_ops
+        if not calls_onnxruntime_ops(path):
+            return
+        try:
+            options.register_custom_ops_library(load_onnxruntime_ops())
+        except PPClsError as err:
+            logger.warning("%s; running the fused nodes of %s as their definitions in stock "
+                           "operators (slower)", err, path)
 
     @staticmethod
     def _providers(ort, glob):

@@ -293,6 +293,16 @@ class DeployShiftMax(nn.Layer):
             out = paddle.maximum(out, x * coeffs[2 * k] + shifted * coeffs[2 * k + 1])
         return out
 
+    def onnx_call(self):
+        """This layer as one ``ppcls.DynamicShiftMaxK<K>`` node of an ONNX export
+        (:mod:`ppcls.arch.ops.onnx_functions`)."""
+        from ppcls.arch.ops.onnx_functions import FunctionCall, shift_max_function
+        inputs = dict(W1=self.w1, B1=self.b1, W2=self.w2, B2=self.b2, Offset=self.offset.flatten(),
+                      Shift=self.shift_index)
+        return FunctionCall(f"DynamicShiftMaxK{self.branches}", {k: v.numpy() for k, v in inputs.items()},
+                            dict(branches=self.branches, act_max=ACT_MAX),
+                            shift_max_function(self.branches, ACT_MAX))
+
 
 class FusedShiftMax(nn.Layer):
     """Dynamic Shift-Max for Paddle Inference on the CPU: mean, squeeze network, clip, offsets,
