@@ -9,16 +9,21 @@ Every network is exported with ``paddle.jit.save`` for ``[None, 3, S, S]`` float
 * ``paddle_inference``: Paddle Inference on the CPU, IR optimisation on, oneDNN off, ``--threads``
   math threads (``--mkldnn`` adds a ``paddle_inference_mkldnn`` row);
 * ``onnxruntime``: the same export converted by paddle2onnx (opset 11), ONNX Runtime's CPU
-  provider with ``--threads`` intra-op threads and its default (full) graph optimisations;
+  provider with ``--threads`` intra-op threads and its default (full) graph optimisations
+  (this project's rewrite as ``tools/export_model.py`` writes ``inference.onnx``: each Dynamic
+  Shift-Max one node, see ppcls/arch/ops/onnx_functions.py);
 * ``dygraph``: the Paddle model itself, eval mode, no gradients.
 
 Both networks get the same trained-like BatchNorm statistics (``common.trained_batchnorm``).
 Implementations: ``paddleclas`` (PaddleClas 2.6's MicroNet, see benchmarks/common.py),
 ``ppcls`` (this project's model exported as trained), ``ppcls-deploy`` (this project's export
-after ``prepare_for_export``: the stock-operator ``paddle`` rewrite on the ``paddle_inference``
-row, the ``onnx`` rewrite on the ``onnxruntime`` row) and ``ppcls-fused`` (the ``paddle_cpu``
-rewrite with this project's fused CPU operators, ``ppcls.arch.ops``, on Paddle Inference; left
-out with a note on stderr when they cannot be built). Rounds alternate between all runners of a model; each
+after ``prepare_for_export`` with stock operators only: the ``paddle`` rewrite on the
+``paddle_inference`` row, the ``onnx`` rewrite on the ``onnxruntime`` row, its Dynamic Shift-Max
+nodes running their definitions in stock operators) and ``ppcls-fused`` (the same with this
+project's fused CPU operators, ``ppcls.arch.ops``: the ``paddle_cpu`` rewrite on Paddle Inference,
+the ``onnx`` one with the operator library registered in ONNX Runtime, as
+``deploy/python/predict_cls.py`` runs it; each left out with a note on stderr when the operators
+cannot be built). Rounds alternate between all runners of a model; each
 round times ``--iters`` calls after one untimed call, the table gives the median over
 ``--repeats`` rounds of the per-round medians and their min–max. Outputs of this project's
 exports are checked against its dygraph model (``max_rel_diff``).
@@ -37,7 +42,8 @@ import common  # noqa: E402  (also puts the repository on sys.path)
 
 GOALS = (("paddle_inference", "ppcls-fused", "paddle_inference", "paddleclas", "paddle_inference"),
          ("paddle_inference_stock_ops", "ppcls-deploy", "paddle_inference", "paddleclas", "paddle_inference"),
-         ("onnxruntime", "ppcls-deploy", "onnxruntime", "paddleclas", "onnxruntime"))
+         ("onnxruntime", "ppcls-fused", "onnxruntime", "paddleclas", "onnxruntime"),
+         ("onnxruntime_stock_ops", "ppcls-deploy", "onnxruntime", "paddleclas", "onnxruntime"))
 """``(name, ours impl, ours backend, peer impl, peer backend)`` of the ratios reported."""
 
 
@@ -105,15 +111,35 @@ def paddle_runner(prefix, threads, mkldnn=False):
     return run
 
 
-def onnx_runner(prefix, threads):
-    """A callable running ONNX Runtime on the paddle2onnx conversion of ``prefix``."""
-    import onnxruntime as ort
+def to_onnx(prefix, calls=()):
+    """Convert ``prefix.json`` with paddle2onnx; insert the fused layers' ``calls``; return the path."""
     import paddle2onnx
+
+    from ppcls.arch.ops.onnx_functions import insert_function_calls_in_file
     path = prefix + ".onnx"
     paddle2onnx.export(prefix + ".json", prefix + ".pdiparams", path, opset_version=11, optimize_tool="None")
+    if calls:
+        insert_function_calls_in_file(path, calls)
+    return path
+
+
+def export_onnx(net, image_size, prefix):
+    """``net`` as ``tools/export_model.py`` writes ``inference.onnx``: fused layers as one node each."""
+    from ppcls.arch.ops.onnx_functions import function_markers
+    net = copy.deepcopy(net)
+    with function_markers(net) as calls:
+        export(net, image_size, prefix)
+    return to_onnx(prefix, calls)
+
+
+def onnx_runner(path, threads, library=None):
+    """A callable running ONNX Runtime on ``path``, with the operator ``library`` registered."""
+    import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    if library:
+        options.register_custom_ops_library(library)
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: batch})[0]
@@ -134,7 +160,7 @@ def build_runners(name, peer, args, workdir):
     import paddle
     from ppcls.arch import build_model
     from ppcls.arch.backbone.model_zoo.micronet_deploy import prepare_for_export
-    from ppcls.arch.ops import load_fused_ops
+    from ppcls.arch.ops import load_fused_ops, load_onnxruntime_ops
     from ppcls.utils.errors import PPClsError
     paddle.seed(0)
     ours = common.trained_batchnorm(build_model({"name": name}))
@@ -145,7 +171,7 @@ def build_runners(name, peer, args, workdir):
     with stdout_to_stderr():
         shape = (3, size, size)
         deploy_pd = export(prepare_for_export(ours, shape, "paddle"), size, prefix("deploy-paddle"))
-        deploy_ort = export(prepare_for_export(ours, shape, "onnx"), size, prefix("deploy-onnx"))
+        deploy_ort = export_onnx(prepare_for_export(ours, shape, "onnx"), size, prefix("deploy-onnx"))
         plain = export(ours, size, prefix("plain"))
         runners[("ppcls-deploy", "paddle_inference")] = paddle_runner(deploy_pd, threads)
         try:
@@ -156,8 +182,12 @@ def build_runners(name, peer, args, workdir):
             fused = export(prepare_for_export(ours, shape, "paddle_cpu"), size, prefix("fused"))
             runners[("ppcls-fused", "paddle_inference")] = paddle_runner(fused, threads)
         runners[("ppcls-deploy", "onnxruntime")] = onnx_runner(deploy_ort, threads)
+        try:
+            runners[("ppcls-fused", "onnxruntime")] = onnx_runner(deploy_ort, threads, load_onnxruntime_ops())
+        except PPClsError as err:
+            print(f"note: no ppcls-fused onnxruntime row: {err}", file=sys.stderr)
         runners[("ppcls", "paddle_inference")] = paddle_runner(plain, threads)
-        runners[("ppcls", "onnxruntime")] = onnx_runner(plain, threads)
+        runners[("ppcls", "onnxruntime")] = onnx_runner(to_onnx(plain), threads)
         if args.mkldnn:
             runners[("ppcls-deploy", "paddle_inference_mkldnn")] = paddle_runner(deploy_pd, threads, True)
         runners[("ppcls", "dygraph")] = dygraph_runner(ours)
@@ -165,7 +195,7 @@ def build_runners(name, peer, args, workdir):
             theirs = common.trained_batchnorm(getattr(peer, name)())
             peer_prefix = export(theirs, size, prefix("paddleclas"))
             runners[("paddleclas", "paddle_inference")] = paddle_runner(peer_prefix, threads)
-            runners[("paddleclas", "onnxruntime")] = onnx_runner(peer_prefix, threads)
+            runners[("paddleclas", "onnxruntime")] = onnx_runner(to_onnx(peer_prefix), threads)
             if args.mkldnn:
                 runners[("paddleclas", "paddle_inference_mkldnn")] = paddle_runner(peer_prefix, threads, True)
             runners[("paddleclas", "dygraph")] = dygraph_runner(theirs)
@@ -196,7 +226,7 @@ def measure_model(name, peer, args, workdir):
 
 def ratios(rows):
     """This project's medians over the peer's, per model, for the comparisons in GOALS, plus the
-    fastest deployment path of this project (Paddle Inference or ONNX Runtime) over the peer's
+    fastest deployment path of this project (either runtime, stock or fused operators) over the peer's
     ONNX Runtime."""
     table = {(r["model"], r["impl"], r["backend"]): r["median_ms"] for r in rows}
     out = []
@@ -205,11 +235,13 @@ def ratios(rows):
             ours, theirs = table.get((model, impl, backend)), table.get((model, peer_impl, peer_backend))
             if ours is not None and theirs is not None:
                 out.append(dict(model=model, comparison=goal, ours_ms=ours, peer_ms=theirs, ratio=ours / theirs))
-        fastest = min(("paddle_inference", "onnxruntime"), key=lambda b: table[(model, "ppcls-deploy", b)])
+        paths = [(impl, backend) for impl in ("ppcls-deploy", "ppcls-fused")
+                 for backend in ("paddle_inference", "onnxruntime") if (model, impl, backend) in table]
+        impl, backend = min(paths, key=lambda path: table[(model,) + path])
         theirs = table.get((model, "paddleclas", "onnxruntime"))
         if theirs is not None:
-            ours = table[(model, "ppcls-deploy", fastest)]
-            out.append(dict(model=model, comparison=f"fastest_path ({fastest}) vs paddleclas onnxruntime",
+            ours = table[(model, impl, backend)]
+            out.append(dict(model=model, comparison=f"fastest_path ({impl} {backend}) vs paddleclas onnxruntime",
                             ours_ms=ours, peer_ms=theirs, ratio=ours / theirs))
     return out
 

@@ -34,6 +34,19 @@ inline void LinearRows(const float* in, const float* weight, const float* bias, 
   }
 }
 
+// The mean of x[0 .. n), summed in eight interleaved partial sums (one vector register).
+__attribute__((target_clones("avx2", "default"))) inline float Mean(const float* x, int64_t n) {
+  float partial[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) {
+    for (int i = 0; i < 8; ++i) partial[i] += x[p + i];
+  }
+  float sum = 0.f;
+  for (; p < n; ++p) sum += x[p];
+  for (float v : partial) sum += v;
+  return sum / n;
+}
+
 // y[p] = max_k (a[k] · x[p] + b[k] · shifted[p]), for K = Branches branches.
 template <int Branches>
 __attribute__((target_clones("avx2", "default"))) void ShiftMaxPixels(
@@ -64,11 +77,7 @@ inline void ShiftMaxForward(const ShiftMaxShape& s, const float* x, const float*
   std::vector<float> a(s.branches), b(s.branches);
   for (int64_t n = 0; n < s.batch; ++n) {
     const float* xn = x + n * s.channels * s.pixels;
-    for (int64_t c = 0; c < s.channels; ++c) {
-      float sum = 0.f;
-      for (int64_t p = 0; p < s.pixels; ++p) sum += xn[c * s.pixels + p];
-      mean[c] = sum / s.pixels;
-    }
+    for (int64_t c = 0; c < s.channels; ++c) mean[c] = Mean(xn + c * s.pixels, s.pixels);
     LinearRows(mean.data(), w1, b1, s.channels, s.squeeze, hidden.data());
     for (float& h : hidden) h = std::max(h, 0.f);
     LinearRows(hidden.data(), w2, b2, s.squeeze, coeff_count, coeffs.data());
