@@ -79,3 +79,79 @@ def test_export_without_a_compiler_says_what_is_missing(tmp_path):
     assert "could not build the fused CPU operators" in result.stderr
     assert "ppcls/arch/ops/shift_max.cc" in result.stderr and "Global.export_target=paddle" in result.stderr
     assert not (tmp_path / "out" / "inference.json").exists()
+
+
+@pytest.fixture(scope="module")
+def onnxruntime_ops():
+    from ppcls.arch.ops import load_onnxruntime_ops
+    try:
+        return load_onnxruntime_ops()
+    except PPClsError as err:
+        pytest.skip(f"the ONNX Runtime operators cannot be built here: {err}")
+
+
+def shift_max_model(inputs, branches, act_max):
+    """One ``ppcls.DynamicShiftMaxK<branches>`` node with its definition, the weights as initializers."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ppcls.arch.ops.onnx_functions import DOMAIN, shift_max_function
+    names = ["W1", "B1", "W2", "B2", "Offset", "Shift"]
+    node = helper.make_node(f"DynamicShiftMaxK{branches}", ["X"] + names, ["Y"], domain=DOMAIN,
+                            branches=branches, act_max=act_max)
+    graph = helper.make_graph(
+        [node], "shift_max", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(value, name) for name, value in zip(names, inputs[1:])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11), helper.make_opsetid(DOMAIN, 1)],
+                             functions=[shift_max_function(branches, act_max)(11)], ir_version=8)
+
+
+def onnxruntime_session(model, library=None, profile_prefix=None):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if library:
+        options.register_custom_ops_library(library)
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def kernels_run(session):
+    """The operator names ONNX Runtime's profile says ran."""
+    import json
+    with open(session.end_profiling()) as f:
+        return {event["args"]["op_name"] for event in json.load(f) if event.get("cat") == "Node"}
+
+
+@pytest.mark.parametrize("branches", [1, 2])
+def test_onnxruntime_kernel_and_definition_match_the_formula(onnxruntime_ops, tmp_path, branches):
+    """The node runs as this project's kernel with the library registered, as its stock-operator
+    definition without it; both give the formula's numbers."""
+    inputs = random_inputs(branches, seed=10 + branches)
+    model = shift_max_model(inputs, branches, 2.0)
+    expected = shift_max_reference(*inputs, branches, 2.0)
+    for library in (onnxruntime_ops, None):
+        session = onnxruntime_session(model, library, tmp_path / f"kernel_{bool(library)}")
+        np.testing.assert_allclose(session.run(None, {"X": inputs[0]})[0], expected, rtol=1e-5, atol=1e-5)
+        ran = kernels_run(session)
+        if library:
+            assert ran == {f"DynamicShiftMaxK{branches}"}
+        else:
+            assert {"ReduceMean", "Gather", "Mul"} <= ran and not any(op.startswith("Dynamic") for op in ran)
+
+
+def test_onnxruntime_kernel_refuses_mismatched_weights(onnxruntime_ops):
+    inputs = list(random_inputs(2))
+    inputs[3] = np.zeros((4, 12), "float32")  # W2 for K = 1 given to a K = 2 node
+    session = onnxruntime_session(shift_max_model(inputs, 2, 2.0), onnxruntime_ops)
+    with pytest.raises(Exception, match="ppcls.DynamicShiftMax: weights, offsets or shift index do not match X"):
+        session.run(None, {"X": inputs[0]})
+
+
+def test_onnxruntime_kernel_refuses_a_shift_outside_the_input(onnxruntime_ops):
+    inputs = list(random_inputs(1))
+    inputs[6] = inputs[6] + 1  # one index is now C
+    session = onnxruntime_session(shift_max_model(inputs, 1, 2.0), onnxruntime_ops)
+    with pytest.raises(Exception, match="Shift holds a channel outside X"):
+        session.run(None, {"X": inputs[0]})

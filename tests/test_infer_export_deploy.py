@@ -7,6 +7,7 @@ the initial statistics the signal vanishes and every class scores exactly 1/1000
 """
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -401,3 +402,42 @@ def test_deploy_config_defaults_are_filled():
     glob = predict_cls().check_deploy_config(config)["Global"]
     shipped = load_config(str(ROOT / DEPLOY_IMAGENET))["Global"]
     assert glob == shipped  # the shipped YAML and the built-in defaults are the same settings
+
+
+def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work):
+    """inference.onnx has one ppcls.DynamicShiftMaxK<K> node per Dynamic Shift-Max of the model,
+    defined in the model; the predictor runs them as this project's kernels, with the numbers of
+    the definitions in stock operators (a session without the kernels)."""
+    import onnx
+    import onnxruntime as ort
+
+    from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
+    path = work / "m0_inference" / "inference.onnx"
+    model = onnx.load(str(path))
+    nodes = [node.op_type for node in model.graph.node if node.domain == "ppcls"]
+    layers = [layer for layer in m0[0].sublayers() if isinstance(layer, DynamicShiftMax)]
+    assert sorted(nodes) == sorted(f"DynamicShiftMaxK{layer.branches}" for layer in layers)
+    assert {function.name for function in model.functions} == set(nodes)
+    assert f"ONNX Runtime runs the fused nodes of {path} with " in m0_runs["onnx"].stdout
+    batch = np.random.default_rng(4).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    stock = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = stock.run(None, {stock.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(predictor(work / "m0_inference")(batch), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m0_folder):
+    """No C++ compiler and an empty operator folder: a warning names what failed, and the
+    predictions are those of the run with the kernels."""
+    env = dict(os.environ, CXX=str(work / "no-such-compiler"), PPCLS_OPS_DIR=str(work / "no-ops"))
+    done = subprocess.run(
+        [sys.executable, "deploy/python/predict_cls.py", "-c", DEPLOY_IMAGENET,
+         "-o", f"Global.inference_model_dir={work / 'm0_inference'}", "-o", f"Global.infer_imgs={m0_folder}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "could not build the ONNX Runtime operators" in done.stdout
+    assert "as their definitions in stock operators (slower)" in done.stdout
+    records, reference = deploy_records(done.stdout), parsed(m0_runs)["onnx"]
+    assert set(records) == set(reference)
+    for name, record in records.items():
+        assert record["class_ids"] == reference[name]["class_ids"]
+        np.testing.assert_allclose(record["scores"], reference[name]["scores"], atol=SCORE_TOL)

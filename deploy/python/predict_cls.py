@@ -188,7 +188,9 @@ class OnnxPredictor:
         if not calls_onnxruntime_ops(path):
             return
         try:
-            options.register_custom_ops_library(load_onnxruntime_ops())
+            library = load_onnxruntime_ops()
+            options.register_custom_ops_library(library)
+            logger.info("ONNX Runtime runs the fused nodes of %s with %s", path, library)
         except PPClsError as err:
             logger.warning("%s; running the fused nodes of %s as their definitions in stock "
                            "operators (slower)", err, path)
