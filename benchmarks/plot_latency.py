@@ -10,7 +10,8 @@ import argparse
 import json
 import sys
 
-LABELS = {"ppcls-deploy": "this project (export rewrite)", "ppcls-fused": "this project (fused CPU operators)",
+LABELS = {"ppcls-deploy": "this project (export rewrite, stock operators)",
+          "ppcls-fused": "this project (export rewrite, fused CPU operators)",
           "ppcls": "this project (as trained)", "paddleclas": "PaddleClas 2.6"}
 STYLES = {"paddle_inference": "-", "onnxruntime": "--", "dygraph": ":", "paddle_inference_mkldnn": "-."}
 

@@ -36,14 +36,24 @@ def check_timing(row, repeats):
     assert len(row["rounds_ms"]) == repeats and all(v > 0 for v in row["rounds_ms"])
 
 
-def fused_ops_build():
-    from ppcls.arch.ops import load_fused_ops
+def builds(loader):
+    """Whether the fused operators of ``loader`` (ppcls.arch.ops) build here."""
     from ppcls.utils.errors import PPClsError
     try:
-        load_fused_ops()
+        loader()
     except PPClsError:
         return False
     return True
+
+
+def fused_ops_build():
+    from ppcls.arch.ops import load_fused_ops
+    return builds(load_fused_ops)
+
+
+def onnxruntime_ops_build():
+    from ppcls.arch.ops import load_onnxruntime_ops
+    return builds(load_onnxruntime_ops)
 
 
 def expected_latency_rows(with_peer):
@@ -51,6 +61,8 @@ def expected_latency_rows(with_peer):
             ("ppcls", "paddle_inference"), ("ppcls", "onnxruntime"), ("ppcls", "dygraph")}
     if fused_ops_build():
         rows.add(("ppcls-fused", "paddle_inference"))
+    if onnxruntime_ops_build():
+        rows.add(("ppcls-fused", "onnxruntime"))
     if with_peer:
         rows |= {("paddleclas", "paddle_inference"), ("paddleclas", "onnxruntime"), ("paddleclas", "dygraph")}
     return rows
@@ -66,8 +78,9 @@ def check_latency(result, with_peer):
         if row["impl"] != "paddleclas":
             assert row["max_rel_diff"] < 1e-4
     comparisons = {r["comparison"].split(" ")[0] for r in result["ratios"]}
-    expected = {"paddle_inference_stock_ops", "onnxruntime", "fastest_path"}
+    expected = {"paddle_inference_stock_ops", "onnxruntime_stock_ops", "fastest_path"}
     expected |= {"paddle_inference"} if fused_ops_build() else set()
+    expected |= {"onnxruntime"} if onnxruntime_ops_build() else set()
     assert comparisons == (expected if with_peer else set())
     assert all(r["ratio"] > 0 and r["ours_ms"] > 0 and r["peer_ms"] > 0 for r in result["ratios"])
 
@@ -229,11 +242,18 @@ def test_exported_rewrite_matches_on_both_runtimes(tmp_path):
     images = np.random.RandomState(4).randn(2, 3, 64, 64).astype("float32")
     with paddle.no_grad():
         expected = model(paddle.to_tensor(images)).numpy()
-    for target, runner in (("paddle", latency.paddle_runner), ("paddle_cpu", latency.paddle_runner),
-                           ("onnx", latency.onnx_runner)):
+    runners = {}
+    for target in ("paddle", "paddle_cpu"):
         prefix = latency.export(prepare_for_export(model, (3, 64, 64), target), 64, str(tmp_path / target / "inference"))
-        actual = runner(prefix, 1)(images)
-        assert np.abs(actual - expected).max() / np.abs(expected).max() < REWRITE_TOLERANCE, target
+        runners[target] = latency.paddle_runner(prefix, 1)
+    onnx_file = latency.export_onnx(prepare_for_export(model, (3, 64, 64), "onnx"), 64, str(tmp_path / "onnx" / "inference"))
+    runners["onnx"] = latency.onnx_runner(onnx_file, 1)
+    if onnxruntime_ops_build():
+        from ppcls.arch.ops import load_onnxruntime_ops
+        runners["onnx with ppcls kernels"] = latency.onnx_runner(onnx_file, 1, load_onnxruntime_ops())
+    for name, runner in runners.items():
+        actual = runner(images)
+        assert np.abs(actual - expected).max() / np.abs(expected).max() < REWRITE_TOLERANCE, name
 
 
 def test_other_models_and_targets():

@@ -412,13 +412,20 @@ def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work
     import onnxruntime as ort
 
     from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
+    from ppcls.arch.ops import load_onnxruntime_ops
+    from ppcls.utils.errors import PPClsError
     path = work / "m0_inference" / "inference.onnx"
     model = onnx.load(str(path))
     nodes = [node.op_type for node in model.graph.node if node.domain == "ppcls"]
     layers = [layer for layer in m0[0].sublayers() if isinstance(layer, DynamicShiftMax)]
     assert sorted(nodes) == sorted(f"DynamicShiftMaxK{layer.branches}" for layer in layers)
     assert {function.name for function in model.functions} == set(nodes)
-    assert f"ONNX Runtime runs the fused nodes of {path} with " in m0_runs["onnx"].stdout
+    try:
+        load_onnxruntime_ops()
+    except PPClsError:  # no compiler here: the predictor said so and ran the definitions
+        assert "could not build the ONNX Runtime operators" in m0_runs["onnx"].stdout
+    else:
+        assert f"ONNX Runtime runs the fused nodes of {path} with " in m0_runs["onnx"].stdout
     batch = np.random.default_rng(4).standard_normal((2, 3, 224, 224)).astype(np.float32)
     stock = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = stock.run(None, {stock.get_inputs()[0].name: batch})[0]

@@ -14,9 +14,11 @@ default), ``paddle_cpu`` (Paddle Inference on the CPU with this project's fused 
 from C++ on first use: ``ppcls/arch/ops``; the fastest Paddle Inference export) or ``onnx``.
 
 ``Global.export_onnx`` (default True) also writes ``inference.onnx``: the rewrite tuned for ONNX
-Runtime, converted by paddle2onnx. ``deploy/python/predict_cls.py`` runs it on the CPU by default,
-the fastest path measured (docs/benchmarks.md); without paddle2onnx installed only a warning
-says it was left out. See docs/deployment.md.
+Runtime, converted by paddle2onnx, with each Dynamic Shift-Max as one ``ppcls`` node defined in
+the model (``ppcls/arch/ops/onnx_functions.py``). ``deploy/python/predict_cls.py`` runs it on the
+CPU by default with this project's kernels for those nodes, the fastest path measured
+(docs/benchmarks.md); without paddle2onnx installed only a warning says it was left out. See
+docs/deployment.md.
 """
 import importlib.util
 import os

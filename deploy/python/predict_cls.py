@@ -9,6 +9,9 @@ ONNX Runtime, ``False`` the Paddle program on Paddle Inference (CPU, or GPU with
 TensorRT with ``use_tensorrt`` / fp16 with ``use_fp16``), and ``auto`` (the default) ONNX Runtime
 on the CPU when the export has ``inference.onnx`` (``tools/export_model.py`` writes it) and
 onnxruntime is installed, the fastest path measured (docs/benchmarks.md), else Paddle Inference.
+On the CPU, ONNX Runtime runs the model's fused ``ppcls`` nodes with this project's kernels
+(``ppcls.arch.ops.load_onnxruntime_ops``, built with g++ on first use), or, when they cannot be
+built, their definitions in stock operators after a warning.
 Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use.
 """
 import difflib
