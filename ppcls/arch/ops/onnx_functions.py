@@ -43,9 +43,9 @@ class Marker(nn.Layer):
 
     def __init__(self, index):
         super().__init__()
-        self.marker = self.create_parameter(
-            [1], dtype="float32", attr=paddle.ParamAttr(name=paddle.utils.unique_name.generate(f"{MARKER_PREFIX}{index}")),
-            default_initializer=nn.initializer.Constant(1.0))
+        name = paddle.utils.unique_name.generate(f"{MARKER_PREFIX}{index}")
+        self.marker = self.create_parameter([1], dtype="float32", attr=paddle.ParamAttr(name=name),
+                                            default_initializer=nn.initializer.Constant(1.0))
 
     def forward(self, x):
         return x * self.marker
