@@ -6,13 +6,18 @@ import pytest
 from ppcls.utils.errors import PPClsError
 
 
+def built_or_skip(loader):
+    """What ``loader`` (of ppcls.arch.ops) builds, or a skip saying why it cannot be built here."""
+    try:
+        return loader()
+    except PPClsError as err:
+        pytest.skip(f"the fused operators cannot be built here: {err}")
+
+
 @pytest.fixture(scope="module")
 def ops():
     from ppcls.arch.ops import load_fused_ops
-    try:
-        return load_fused_ops()
-    except PPClsError as err:
-        pytest.skip(f"the fused operators cannot be built here: {err}")
+    return built_or_skip(load_fused_ops)
 
 
 def shift_max_reference(x, w1, b1, w2, b2, offset, shift, branches, act_max):
@@ -84,10 +89,7 @@ def test_export_without_a_compiler_says_what_is_missing(tmp_path):
 @pytest.fixture(scope="module")
 def onnxruntime_ops():
     from ppcls.arch.ops import load_onnxruntime_ops
-    try:
-        return load_onnxruntime_ops()
-    except PPClsError as err:
-        pytest.skip(f"the ONNX Runtime operators cannot be built here: {err}")
+    return built_or_skip(load_onnxruntime_ops)
 
 
 def shift_max_model(inputs, branches, act_max):

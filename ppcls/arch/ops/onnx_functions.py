@@ -118,7 +118,7 @@ def insert_function_calls(model, calls):
     graph.initializer.extend(kept)
     graph.node.extend(nodes)
     opset = _default_opset(model)
-    model.functions.extend({call.op_type: call.function(opset) for call in calls}.values())
+    model.functions.extend(build(opset) for build in {call.op_type: call.function for call in calls}.values())
     model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     model.ir_version = max(model.ir_version, IR_VERSION)
     return model
