@@ -91,10 +91,9 @@ def insert_function_calls(model, calls):
     """
     from onnx import helper, numpy_helper
     graph = model.graph
-    markers = {name: _marker_index(name) for name in
-               [init.name for init in graph.initializer] +
-               [node.output[0] for node in graph.node if node.op_type == "Constant"]
-               if _marker_index(name) is not None}
+    names = [init.name for init in graph.initializer] + \
+        [node.output[0] for node in graph.node if node.op_type == "Constant"]
+    markers = {name: index for name in names if (index := _marker_index(name)) is not None}
     nodes, found = [], set()
     for node in graph.node:
         if node.op_type == "Constant" and node.output[0] in markers:
