@@ -19,9 +19,8 @@ from typing import NamedTuple
 import paddle
 import paddle.nn as nn
 
-from ppcls.arch.backbone.model_zoo.micronet import make_divisible
-from ppcls.arch.backbone.model_zoo.padding_free import (PoolAdd, SqueezeExcite, conv_bn,
-                                                        downsample_padding, init_weights,
+from ppcls.arch.backbone.layers import conv_bn, init_weights, make_divisible
+from ppcls.arch.backbone.model_zoo.padding_free import (PoolAdd, SqueezeExcite, downsample_padding,
                                                         load_local_weights, stem)
 from ppcls.arch.backbone.registry import MODELS
 

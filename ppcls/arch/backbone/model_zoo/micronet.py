@@ -14,7 +14,6 @@ The configuration below is the authors' released one; layer indices inside every
 ``nn.Sequential`` are kept so that state-dict keys equal PaddleClas 2.6's MicroNet keys (and,
 modulo BatchNorm names, the authors' PyTorch keys).
 """
-import math
 from typing import NamedTuple, Tuple
 
 import numpy as np
@@ -22,6 +21,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ppcls.arch.backbone.layers import ChannelShuffle, init_weights, make_divisible
 from ppcls.arch.backbone.registry import MODELS
 from ppcls.utils.weights import load_pretrained
 
@@ -112,45 +112,10 @@ MICRONET_SPECS = {
 del S
 
 
-def make_divisible(value, divisor):
-    """Round ``value`` to the nearest multiple of ``divisor``, never losing more than 10 %."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
 def conv_bn(in_channels, out_channels, kernel, stride, padding, groups):
     """A bias-free convolution followed by BatchNorm, as two entries of a Sequential."""
     return [nn.Conv2D(in_channels, out_channels, kernel, stride, padding, groups=groups, bias_attr=False),
             nn.BatchNorm2D(out_channels)]
-
-
-def shuffle_index(channels, groups):
-    """Φ as an index: view ``channels`` as [groups, channels/groups], transpose, flatten."""
-    return np.arange(channels).reshape(groups, channels // groups).T.reshape(-1)
-
-
-class ChannelShuffle(nn.Layer):
-    """The permutation Φ of Eq. 1: view C channels as [groups, C/groups], transpose, flatten.
-
-    Given ``channels``, the permutation is one gather with a precomputed index (a single copy,
-    forward and backward); otherwise it is computed by reshape/transpose/reshape for any width.
-    """
-
-    def __init__(self, groups, channels=None):
-        super().__init__()
-        self.groups = groups
-        if channels is not None:
-            self.register_buffer("index", paddle.to_tensor(shuffle_index(channels, groups)),
-                                 persistable=False)
-        else:
-            self.index = None
-
-    def forward(self, x):
-        if self.index is not None:
-            return paddle.gather(x, self.index, axis=1)
-        _, channels, height, width = x.shape
-        x = x.reshape([0, self.groups, channels // self.groups, height * width])
-        return x.transpose([0, 2, 1, 3]).reshape([0, channels, height, width])
 
 
 class PointwiseGroupConv(nn.Layer):
@@ -398,17 +363,6 @@ class MicroNet(nn.Layer):
     def forward(self, x):
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
-
-
-def init_weights(layer):
-    """The authors' initialisation: conv N(0, √(2/(kh·kw·out))), Linear N(0, 0.01), biases 0."""
-    if isinstance(layer, nn.Conv2D):
-        kh, kw = layer.weight.shape[2:]
-        std = math.sqrt(2.0 / (kh * kw * layer.weight.shape[0]))
-        layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape))
-    elif isinstance(layer, nn.Linear):
-        layer.weight.set_value(paddle.normal(0.0, 0.01, layer.weight.shape))
-        layer.bias.set_value(paddle.zeros(layer.bias.shape))
 
 
 def _build(name, pretrained, use_ssld, class_num, **kwargs):

@@ -43,7 +43,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, ChannelShuffle, DynamicShiftMax, MicroBlock, MicroNet
+from ppcls.arch.backbone.layers import ChannelShuffle
+from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, DynamicShiftMax, MicroBlock, MicroNet
 from ppcls.arch.ops import FUSED_OPS, load_fused_ops
 
 TARGETS = ("paddle", "paddle_cpu", "onnx")

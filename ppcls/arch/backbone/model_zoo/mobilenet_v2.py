@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import paddle.nn as nn
 
-from ppcls.arch.backbone.model_zoo.padding_free import (conv_bn, depthwise_conv_bn, init_weights,
-                                                        load_local_weights, stem)
+from ppcls.arch.backbone.layers import conv_bn, init_weights
+from ppcls.arch.backbone.model_zoo.padding_free import depthwise_conv_bn, load_local_weights, stem
 from ppcls.arch.backbone.registry import MODELS
 
 

@@ -14,9 +14,9 @@ from typing import NamedTuple, Type
 
 import paddle.nn as nn
 
-from ppcls.arch.backbone.model_zoo.micronet import make_divisible
-from ppcls.arch.backbone.model_zoo.padding_free import (SqueezeExcite, conv_bn, depthwise_conv_bn,
-                                                        init_weights, load_local_weights, stem)
+from ppcls.arch.backbone.layers import conv_bn, init_weights, make_divisible
+from ppcls.arch.backbone.model_zoo.padding_free import (SqueezeExcite, depthwise_conv_bn,
+                                                        load_local_weights, stem)
 from ppcls.arch.backbone.registry import MODELS
 
 RE, HS = nn.ReLU, nn.Hardswish

@@ -13,23 +13,13 @@ github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem) changes two plac
 Models here are counted by :mod:`ppcls.arch.complexity`; no Paddle weights are released for
 these layouts, so builders accept ``pretrained`` as the path of a local ``.pdparams`` file.
 """
-import math
 
 import paddle
 import paddle.nn as nn
 
+from ppcls.arch.backbone.layers import conv_bn
 from ppcls.utils.errors import WeightsError
 from ppcls.utils.weights import load_pretrained
-
-
-def conv_bn(in_channels, out_channels, kernel=1, stride=1, padding=None, groups=1, act=None):
-    """Bias-free convolution → BatchNorm → ``act()`` if given; ``padding`` defaults to ``kernel // 2``."""
-    layers = [nn.Conv2D(in_channels, out_channels, kernel, stride,
-                        kernel // 2 if padding is None else padding, groups=groups, bias_attr=False),
-              nn.BatchNorm2D(out_channels)]
-    if act is not None:
-        layers.append(act())
-    return nn.Sequential(*layers)
 
 
 def downsample_padding(kernel, padding_free):
@@ -109,19 +99,6 @@ class SqueezeExcite(nn.Layer):
 
     def forward(self, x):
         return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
-
-
-def init_weights(layer):
-    """Conv: N(0, √(2/fan_out)); BN: 1, 0; Linear: N(0, 0.01); biases 0."""
-    if isinstance(layer, nn.Conv2D):
-        kh, kw = layer.weight.shape[2:]
-        layer.weight.set_value(paddle.normal(0.0, math.sqrt(2.0 / (layer.weight.shape[0] * kh * kw)),
-                                             layer.weight.shape))
-        if layer.bias is not None:
-            layer.bias.set_value(paddle.zeros(layer.bias.shape))
-    elif isinstance(layer, nn.Linear):
-        layer.weight.set_value(paddle.normal(0.0, 0.01, layer.weight.shape))
-        layer.bias.set_value(paddle.zeros(layer.bias.shape))
 
 
 def load_local_weights(model, pretrained, name):

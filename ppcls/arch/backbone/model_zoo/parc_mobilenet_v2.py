@@ -17,8 +17,9 @@ from typing import NamedTuple
 import paddle
 import paddle.nn as nn
 
+from ppcls.arch.backbone.layers import conv_bn
 from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2
-from ppcls.arch.backbone.model_zoo.padding_free import conv_bn, load_local_weights, output_size
+from ppcls.arch.backbone.model_zoo.padding_free import load_local_weights, output_size
 from ppcls.arch.backbone.registry import MODELS
 
 

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import paddle
 import paddle.nn as nn
 
-from ppcls.arch.backbone.model_zoo.padding_free import (PoolAdd, conv_bn, init_weights,
-                                                        load_local_weights)
+from ppcls.arch.backbone.layers import conv_bn, init_weights
+from ppcls.arch.backbone.model_zoo.padding_free import PoolAdd, load_local_weights
 from ppcls.arch.backbone.registry import MODELS
 
 

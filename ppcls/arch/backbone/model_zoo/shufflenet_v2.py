@@ -16,9 +16,8 @@ from typing import NamedTuple
 import paddle
 import paddle.nn as nn
 
-from ppcls.arch.backbone.model_zoo.micronet import ChannelShuffle
-from ppcls.arch.backbone.model_zoo.padding_free import (HybridStem, PoolAdd, conv_bn,
-                                                        downsample_padding, init_weights,
+from ppcls.arch.backbone.layers import ChannelShuffle, conv_bn, init_weights
+from ppcls.arch.backbone.model_zoo.padding_free import (HybridStem, PoolAdd, downsample_padding,
                                                         load_local_weights)
 from ppcls.arch.backbone.registry import MODELS
 
