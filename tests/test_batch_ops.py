@@ -389,3 +389,23 @@ def test_real_jpegs_through_batch_ops(micronet_data):
         soft = targets.numpy()
         np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-5)
         assert soft.shape == (4, 1000) and np.isfinite(images.numpy()).all()
+
+
+def test_trainer_with_batch_ops_drops_topk_and_trains(tmp_path, ppcls_warnings):
+    from ppcls.engine.trainer import Trainer
+    root = _write_images(tmp_path / "images", 8)
+    config = {
+        "Global": {"epochs": 1, "output_dir": str(tmp_path / "out"), "device": "cpu", "seed": 2,
+                   "print_batch_step": 1, "eval_during_train": False, "save_interval": 0},
+        "Arch": {"name": "MicroNet_M0", "class_num": 8},
+        "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}]},
+        "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Cosine", "learning_rate": 0.01}},
+        "DataLoader": _mix_config(root),
+        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}]},
+    }
+    trainer = Trainer(config)
+    assert trainer.train_metrics is None
+    assert any("Unable to calculate accuracy" in r.getMessage() for r in ppcls_warnings)
+    images, targets = next(iter(trainer.train_loader))
+    values = trainer.train_step(images, targets, epoch=1, step=0)
+    assert set(values) == {"CELoss", "loss"} and np.isfinite(values["loss"])
