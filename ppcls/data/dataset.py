@@ -1,4 +1,5 @@
 """Datasets read from PaddleClas-style list files (``relative/path label`` per line)."""
+import copy
 import os
 import random
 
@@ -109,20 +110,24 @@ class ImageNetDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, idx):
+        return self._sample(idx, self._ops)
+
+    def _sample(self, idx, ops):
+        """Sample ``idx`` (or the first readable one after it) through the pipeline ``ops``."""
         count = len(self)
         for offset in range(min(count, _MAX_REPLACEMENTS)):
             candidate = (int(idx) + offset) % count
             seed_sample_rngs(self.seed, self.epoch, candidate)
             try:
-                return self._load(candidate), np.int64(self.labels[candidate])
+                return self._load(candidate, ops), np.int64(self.labels[candidate])
             except _SAMPLE_ERRORS as err:
                 self._warn_once(candidate, err)
         raise DataError(f"{min(count, _MAX_REPLACEMENTS)} consecutive images starting at index "
                         f"{idx} of {self.cls_label_path} could not be loaded; see the warnings")
 
-    def _load(self, idx):
+    def _load(self, idx, ops):
         with open(self.images[idx], "rb") as f:
-            img = transform(f.read(), self._ops)
+            img = transform(f.read(), ops)
         img = np.asarray(img)
         if img.ndim != 3:
             raise ConfigError(f"transform_ops produced an array of shape {img.shape}, not an image")
@@ -139,3 +144,50 @@ class ImageNetDataset(Dataset):
         self._warned.add(path)
         logger.warning("skipping unreadable image %s (%s: %s); using another sample instead",
                        path, type(err).__name__, err)
+
+
+# Operators whose output size MultiScaleDataset sets per batch.
+_SIZED_OPS = ("RandCropImage", "ResizeImage", "CropImage")
+
+
+def _with_size(entry, width, height):
+    """A ``transform_ops`` entry with its output size set to ``[width, height]`` if it has one."""
+    (name, params), = entry.items()
+    if name not in _SIZED_OPS:
+        return entry
+    params = {k: v for k, v in (params or {}).items() if k != "resize_short"}
+    params["size"] = [int(width), int(height)]
+    return {name: params}
+
+
+@DATASETS.register
+class MultiScaleDataset(ImageNetDataset):
+    """An ``ImageNetDataset`` read with ``(width, height, index)`` keys from ``MultiScaleSampler``.
+
+    Every ``RandCropImage``, ``ResizeImage`` and ``CropImage`` of ``transform_ops`` produces
+    ``width`` x ``height`` for such a key; their other parameters (interpolation, scale, ratio
+    ...) are kept (``ResizeImage``'s ``resize_short`` gives way to the size). PaddleClas
+    replaces all their parameters by the size, dropping e.g. ``interpolation``. A plain index
+    uses ``transform_ops`` as written.
+    """
+
+    def __init__(self, image_root, cls_label_path, transform_ops=None, delimiter=" "):
+        super().__init__(image_root, cls_label_path, transform_ops, delimiter)
+        self._op_entries = copy.deepcopy(transform_ops or [])
+        if not any(isinstance(e, dict) and set(e) & set(_SIZED_OPS) for e in self._op_entries):
+            raise ConfigError("MultiScaleDataset needs a RandCropImage, ResizeImage or CropImage in "
+                              "transform_ops: it sets their size to each batch's resolution")
+        self._ops_by_size = {}
+
+    def ops_for_size(self, width, height):
+        """The ``transform_ops`` pipeline producing ``width`` x ``height`` images (built once)."""
+        if (width, height) not in self._ops_by_size:
+            entries = [_with_size(entry, width, height) for entry in self._op_entries]
+            self._ops_by_size[(width, height)] = create_operators(entries)
+        return self._ops_by_size[(width, height)]
+
+    def __getitem__(self, key):
+        if isinstance(key, (tuple, list)):
+            width, height, idx = key
+            return self._sample(idx, self.ops_for_size(width, height))
+        return self._sample(key, self._ops)

@@ -5,14 +5,14 @@ import os
 import paddle
 
 from ppcls.arch import build_model
-from ppcls.data import build_dataloader, set_loader_epoch
+from ppcls.data import build_dataloader, mixes_labels, set_loader_epoch
 from ppcls.engine.amp import MixedPrecision
 from ppcls.engine.ema import ModelEMA
 from ppcls.engine.evaluator import evaluate
 from ppcls.engine.meters import MeterGroup, Timer
 from ppcls.engine.setup import check_labels_fit, run_dir, seed_everything, select_device
 from ppcls.loss import build_loss
-from ppcls.metric import build_metrics
+from ppcls.metric import build_metrics, build_train_metrics
 from ppcls.optimizer import build_optimizer
 from ppcls.utils import dist, logger
 from ppcls.utils.checkpoint import load_checkpoint, save_checkpoint
@@ -79,8 +79,8 @@ class Trainer:
         self.model = build_model(config["Arch"])
         if glob.get("pretrained_model"):
             load_weights(self.model, glob["pretrained_model"])
-        self.train_loader = build_dataloader(config["DataLoader"], "Train", self.device, self.seed)
         class_num = int(config["Arch"].get("class_num", 1000))
+        self.train_loader = build_dataloader(config["DataLoader"], "Train", self.device, self.seed, class_num)
         check_labels_fit(self.train_loader.dataset, class_num, "DataLoader.Train.dataset")
         self.eval_loader = None
         if glob.get("eval_during_train", False):
@@ -89,7 +89,7 @@ class Trainer:
         self.train_loss = build_loss(config["Loss"]["Train"])
         self.eval_loss = build_loss(config["Loss"].get("Eval"))
         metric_cfg = config.get("Metric") or {}
-        self.train_metrics = build_metrics(metric_cfg.get("Train"))
+        self.train_metrics = build_train_metrics(metric_cfg.get("Train"), mixes_labels(self.train_loader))
         self.eval_metrics = build_metrics(metric_cfg.get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
         self.optimizer, self.lr = build_optimizer(config["Optimizer"], self.epochs,
                                                   len(self.train_loader), self.model.parameters())

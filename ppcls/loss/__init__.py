@@ -1,12 +1,13 @@
 """Loss functions selected by the ``Loss.Train`` / ``Loss.Eval`` config lists."""
 import paddle
 
-from ppcls.loss.celoss import CELoss
+from ppcls.loss.celoss import CELoss, MixCELoss
 from ppcls.utils.errors import ConfigError
 from ppcls.utils.registry import Registry
 
 LOSSES = Registry("loss")
 LOSSES.register(CELoss)
+LOSSES.register(MixCELoss)
 
 
 def _parse_entry(entry):

@@ -5,6 +5,7 @@ duplicate samples before averaging, and batch means (``__call__``).
 """
 import paddle
 
+from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError
 from ppcls.utils.registry import Registry
 
@@ -75,3 +76,22 @@ def build_metrics(config_list):
     if not config_list:
         return None
     return CombinedMetrics(config_list)
+
+
+def build_train_metrics(config_list, mixed_labels):
+    """Build ``Metric.Train``; with ``mixed_labels`` (``batch_transform_ops``) drop ``TopkAcc``.
+
+    A mixed batch has no single true class per image, so, as PaddleClas does, each ``TopkAcc``
+    entry is removed with a warning. (PaddleClas pops entries while iterating over the list,
+    which skips the entry after a removed one; here every ``TopkAcc`` goes.)
+    """
+    if mixed_labels and config_list:
+        kept = []
+        for entry in config_list:
+            if isinstance(entry, dict) and "TopkAcc" in entry:
+                logger.warning("Unable to calculate accuracy when using \"batch_transform_ops\". "
+                               "The metric \"%s\" has been removed.", entry)
+            else:
+                kept.append(entry)
+        config_list = kept
+    return build_metrics(config_list)
