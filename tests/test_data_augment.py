@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from PIL import Image, ImageOps
+from PIL import Image, ImageEnhance, ImageOps
 
 from ppcls.data.preprocess import (AutoAugment, ColorJitter, Cutout, DecodeImage, GridMask,
                                    HideAndSeek, PCALighting, RandAugment, RandAugmentV2,
@@ -120,7 +120,6 @@ def expected_v1(img, name, a):
     elif name == "rotate":
         out = pil.rotate(30 * a * random.choice([-1, 1]), Image.NEAREST, fillcolor=fill)
     elif name in ("color", "contrast", "sharpness", "brightness"):
-        from PIL import ImageEnhance
         kind = {"color": ImageEnhance.Color, "contrast": ImageEnhance.Contrast,
                 "sharpness": ImageEnhance.Sharpness, "brightness": ImageEnhance.Brightness}[name]
         out = kind(pil).enhance(1 + 0.9 * a * random.choice([-1, 1]))
@@ -487,9 +486,17 @@ def test_color_jitter_matches_paddle_vision():
     for k in range(8):
         random.seed(k)
         expected = np.asarray(reference._apply_image(Image.fromarray(img)))
-        random.seed(k)
+        seed(k)
         np.testing.assert_array_equal(ours(img), expected)
     assert not np.array_equal(expected, img)
+
+
+def test_color_jitter_prob():
+    img = photo(8, 8)
+    op = ColorJitter(prob=0.3, brightness=0.5)
+    np.random.seed(0)
+    applied = np.mean([not np.array_equal(op(img), img) for _ in range(1000)])
+    assert abs(applied - 0.3) < 0.05
 
 
 def test_color_jitter_bad_values():
@@ -533,6 +540,15 @@ def test_random_interpolation_picks_bilinear_or_bicubic(backend, flags):
         picks.append([np.array_equal(out, c) for c in candidates].index(True))
     assert 10 <= sum(picks) <= 30
     assert RandCropImage(size=8, interpolation="random", backend=backend)(img).shape == (8, 8, 3)
+
+
+def test_pil_resize_defaults_to_bicubic_cv2_to_bilinear():
+    img = photo(37, 53)
+    pil = np.asarray(Image.fromarray(img).resize((20, 15), Image.BICUBIC))
+    np.testing.assert_array_equal(ResizeImage(size=[20, 15], backend="pil")(img), pil)
+    bilinear = cv2.resize(img, (20, 15), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(ResizeImage(size=[20, 15])(img), bilinear)
+    assert ResizeImage(size=8, return_numpy=False)(img).shape == (8, 8, 3)
 
 
 def test_decode_to_np_false_gives_rgb_hwc(tmp_path):

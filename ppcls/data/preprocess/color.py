@@ -47,10 +47,14 @@ class ColorJitter(pil_ops.PILOperator):
     Brightness, contrast and saturation factors are drawn from ``[max(0, 1 - v), 1 + v]``, the hue
     shift from ``[-hue, hue]`` (``hue <= 0.5``); the four adjustments run in a random order
     (``random.shuffle``), each drawing its factor with ``random.uniform`` when its range is not
-    the identity.
+    the identity. The jitter applies when ``np.random.random() < prob`` (PaddleClas's default 2:
+    always, one draw consumed).
     """
 
-    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0):
+    def __init__(self, prob=2, brightness=0, contrast=0, saturation=0, hue=0):
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or prob < 0:
+            raise ConfigError(f"ColorJitter prob must be a non-negative number, got {prob!r}")
+        self.prob = prob
         self.ranges = {
             "brightness": _factor_range(brightness, "brightness", 1.0, 0.0, float("inf")),
             "contrast": _factor_range(contrast, "contrast", 1.0, 0.0, float("inf")),
@@ -59,6 +63,8 @@ class ColorJitter(pil_ops.PILOperator):
         }
 
     def apply(self, img):
+        if not np.random.random() < self.prob:
+            return img
         order = list(self.ranges)
         random.shuffle(order)
         for name in order:

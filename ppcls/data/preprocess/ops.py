@@ -46,8 +46,12 @@ def _check_backend(backend):
 
 
 def _interpolation_flag(interpolation, backend):
-    """Map an interpolation name (None means bilinear) to the backend's constant."""
-    name = "bilinear" if interpolation is None else str(interpolation).lower()
+    """Map an interpolation name to the backend's constant.
+
+    None is each library's default, as PaddleClas leaves it: bilinear for cv2, bicubic for PIL.
+    """
+    default = "bilinear" if backend == "cv2" else "bicubic"
+    name = default if interpolation is None else str(interpolation).lower()
     table = _CV2_INTERPOLATION if backend == "cv2" else _PIL_INTERPOLATION
     if name not in table:
         raise ConfigError(

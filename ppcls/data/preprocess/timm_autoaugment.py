@@ -70,11 +70,8 @@ _GEOMETRIC = {
     "TranslateYRel": lambda img, v, rs, fill: pil_ops.translate_y(img, v * img.size[1], rs, fill),
     "Rotate": lambda img, v, rs, fill: pil_ops.rotate(img, v, rs, fill),
 }
-_PHOTOMETRIC = {
-    "AutoContrast": lambda img: pil_ops.autocontrast(img),
-    "Equalize": lambda img: pil_ops.equalize(img),
-    "Invert": lambda img: pil_ops.invert(img),
-}
+_PHOTOMETRIC = {"AutoContrast": pil_ops.autocontrast, "Equalize": pil_ops.equalize,
+                "Invert": pil_ops.invert}
 _WITH_ARGUMENT = {"Posterize": pil_ops.posterize, "Solarize": pil_ops.solarize,
                   "SolarizeAdd": pil_ops.solarize_add}
 for _kind in ("Color", "Contrast", "Brightness", "Sharpness"):
