@@ -232,7 +232,7 @@ def test_timm_config_str_parsing(config_str, scheme, policy, values):
 
 
 @pytest.mark.parametrize("bad", ["rand-m9.5", "rand-x3", "randaug-m9", "rand-m", "", "foo-m9",
-                                 "rand-m-1", "rand-w1", "original-m9", "augmix-n2", None])
+                                 "rand-m-1", "rand-w1", "original-m9", "augmix-n2", "augmix-w0", None])
 def test_timm_bad_config_str(bad):
     with pytest.raises(ConfigError, match="TimmAutoAugment"):
         TimmAutoAugment(config_str=bad)

@@ -3,7 +3,7 @@
 They run on HWC or CHW arrays of any dtype; in PaddleClas's configs they follow
 ``NormalizeImage(order: '')``, so they see the normalised float HWC image and a value of 0 is the
 dataset mean. The layout is read from the shape: the channel axis is the last one when it has
-1, 3 or 4 entries, else the first one. Every operator returns a new array.
+1, 3 or 4 entries, else the first one. No operator modifies its input array.
 """
 import math
 import random

@@ -66,7 +66,6 @@ def _resize(img, size_wh, flag, backend):
     """
     if isinstance(flag, tuple):
         flag = random.choice(flag)
-    img = np.asarray(img)
     if backend == "cv2":
         return cv2.resize(img, size_wh, interpolation=flag)
     return np.asarray(Image.fromarray(img).resize(size_wh, resample=flag))
@@ -167,7 +166,7 @@ class ResizeImage:
         return max(1, int(round(img_w * percent))), max(1, int(round(img_h * percent)))
 
     def __call__(self, img):
-        img_h, img_w = np.asarray(img).shape[:2]
+        img_h, img_w = img.shape[:2]
         return _resize(img, self.output_size(img_w, img_h), self.flag, self.backend)
 
 

@@ -282,7 +282,9 @@ def parse_config_str(config_str):
     return scheme, (policy if scheme == "auto" else None), values
 
 
-def _check_sections(config_str, values):
+def _check_sections(config_str, scheme, values):
+    if scheme == "augmix" and values.get("w", 3) < 1:
+        raise ConfigError(f"TimmAutoAugment config_str {config_str!r}: AugMix needs w >= 1 chains")
     for key in ("m", "n", "w"):
         if values.get(key, 0) < 0:
             raise ConfigError(f"TimmAutoAugment config_str {config_str!r}: {key} must be >= 0")
@@ -301,7 +303,7 @@ class TimmAutoAugment(pil_ops.PILOperator):
     def __init__(self, config_str="rand-m9-mstd0.5-inc1", interpolation="bicubic", img_size=224,
                  mean=IMAGENET_DEFAULT_MEAN):
         scheme, policy, values = parse_config_str(config_str)
-        _check_sections(config_str, values)
+        _check_sections(config_str, scheme, values)
         sizes = img_size if isinstance(img_size, (list, tuple)) else [img_size]
         if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
             raise ConfigError(f"TimmAutoAugment img_size must be a positive int or pair, got {img_size!r}")
