@@ -618,3 +618,28 @@ def test_shared_config_transform_ops_run_on_a_jpeg(path):
             assert not np.array_equal(outs[0], outs[1]), "training augmentation must vary with the seed"
         seed(0)
         np.testing.assert_array_equal(transform(data, ops), outs[0])
+
+
+VAL = SHARED / "micronet" / "imagenet_val"
+
+
+@pytest.mark.skipif(not (VAL / "val_list.txt").exists() or not _config_files(),
+                    reason=f"shared data ({VAL}, {CONFIGS}) is absent")
+def test_dataset_augmentation_is_a_function_of_seed_epoch_index():
+    """Two dataset copies (two workers, two ranks) give the same augmented sample for the same
+    (seed, epoch, index), and another one for the next epoch."""
+    from ppcls.data.dataset import ImageNetDataset
+    config = yaml.safe_load((CONFIGS / "ConvNeXt" / "ConvNeXt_small.yaml").read_text())
+    ops = config["DataLoader"]["Train"]["dataset"]["transform_ops"]
+    ops[1]["RandCropImage"]["size"] = 64
+    ops[3]["TimmAutoAugment"]["img_size"] = 64
+    first, second = (ImageNetDataset(str(VAL), str(VAL / "val_list.txt"), transform_ops=ops)
+                     for _ in range(2))
+    seed(123)                                  # the global state must not matter
+    a, label = first[3]
+    seed(456)
+    b, _ = second[3]
+    assert a.shape == (3, 64, 64) and label == second.labels[3]
+    np.testing.assert_array_equal(a, b)
+    second.set_epoch(1)
+    assert not np.array_equal(second[3][0], a)
