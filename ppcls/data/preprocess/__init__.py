@@ -3,11 +3,18 @@ from ppcls.data.preprocess.ops import (OPERATORS, CropImage, DecodeImage, Normal
                                        RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
                                        parse_scale)
 from ppcls.data.preprocess.cifar_ops import RandomCropPad  # noqa: F401  (registers it)
+from ppcls.data.preprocess.autoaugment import AutoAugment
+from ppcls.data.preprocess.randaugment import RandAugment, RandAugmentV2, RandAugmentV3
+from ppcls.data.preprocess.timm_autoaugment import TimmAutoAugment
+from ppcls.data.preprocess.erasing import Cutout, GridMask, HideAndSeek, RandomErasing
+from ppcls.data.preprocess.color import ColorJitter, PCALighting
 from ppcls.utils.errors import ConfigError
 
 __all__ = [
     "OPERATORS", "create_operators", "transform", "outputs_chw", "parse_scale", "DecodeImage",
     "ResizeImage", "CropImage", "RandCropImage", "RandFlipImage", "NormalizeImage", "ToCHWImage",
+    "AutoAugment", "RandAugment", "RandAugmentV2", "RandAugmentV3", "TimmAutoAugment",
+    "RandomErasing", "Cutout", "GridMask", "HideAndSeek", "ColorJitter", "PCALighting",
 ]
 
 

@@ -17,19 +17,24 @@ from ppcls.utils.registry import Registry
 
 OPERATORS = Registry("operator")
 
+# ``random`` draws bilinear or bicubic (``random.choice``) at each resize, as in PaddleClas.
 _CV2_INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
     "bilinear": cv2.INTER_LINEAR,
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
     "lanczos": cv2.INTER_LANCZOS4,
+    "random": (cv2.INTER_LINEAR, cv2.INTER_CUBIC),
 }
 _PIL_INTERPOLATION = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
     "area": Image.Resampling.BOX,
+    "box": Image.Resampling.BOX,
     "lanczos": Image.Resampling.LANCZOS,
+    "hamming": Image.Resampling.HAMMING,
+    "random": (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC),
 }
 _BACKENDS = ("cv2", "pil")
 
@@ -41,8 +46,12 @@ def _check_backend(backend):
 
 
 def _interpolation_flag(interpolation, backend):
-    """Map an interpolation name (None means bilinear) to the backend's constant."""
-    name = "bilinear" if interpolation is None else str(interpolation).lower()
+    """Map an interpolation name to the backend's constant.
+
+    None is each library's default, as PaddleClas leaves it: bilinear for cv2, bicubic for PIL.
+    """
+    default = "bilinear" if backend == "cv2" else "bicubic"
+    name = default if interpolation is None else str(interpolation).lower()
     table = _CV2_INTERPOLATION if backend == "cv2" else _PIL_INTERPOLATION
     if name not in table:
         raise ConfigError(
@@ -51,7 +60,12 @@ def _interpolation_flag(interpolation, backend):
 
 
 def _resize(img, size_wh, flag, backend):
-    """Resize an HWC uint8 array to ``size_wh = (width, height)`` with the chosen backend."""
+    """Resize an HWC uint8 array to ``size_wh = (width, height)`` with the chosen backend.
+
+    A tuple ``flag`` (interpolation ``random``) is drawn from at each call.
+    """
+    if isinstance(flag, tuple):
+        flag = random.choice(flag)
     if backend == "cv2":
         return cv2.resize(img, size_wh, interpolation=flag)
     return np.asarray(Image.fromarray(img).resize(size_wh, resample=flag))
@@ -86,15 +100,20 @@ def parse_scale(scale):
 
 @OPERATORS.register
 class DecodeImage:
-    """Decode encoded image bytes into an HWC uint8 array (RGB when ``to_rgb``, else BGR)."""
+    """Decode encoded image bytes into an HWC uint8 array (RGB when ``to_rgb``, else BGR).
+
+    ``to_np=False`` is PaddleClas's "keep the decoder's image": ``to_rgb`` and ``channel_first``
+    are then ignored and the image is RGB HWC whatever the backend (PaddleClas hands on a PIL image
+    with ``pil``, but a BGR array with ``cv2``; here both give RGB, the operators taking arrays).
+    """
 
     output_layout = "hwc"
 
-    def __init__(self, to_rgb=True, channel_first=False, backend="cv2"):
-        self.to_rgb = to_rgb
-        self.channel_first = channel_first
+    def __init__(self, to_rgb=True, channel_first=False, backend="cv2", to_np=True):
+        self.to_rgb = to_rgb or not to_np
+        self.channel_first = channel_first and to_np
         self.backend = _check_backend(backend)
-        if channel_first:
+        if self.channel_first:
             self.output_layout = "chw"
 
     def __call__(self, data):
@@ -127,7 +146,9 @@ class DecodeImage:
 class ResizeImage:
     """Resize to a fixed ``size`` or so that the short side equals ``resize_short``."""
 
-    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2"):
+    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2",
+                 return_numpy=True):
+        """``return_numpy`` is accepted for PaddleClas configs; the result is always an array."""
         if (size is None) == (resize_short is None):
             raise ConfigError("ResizeImage needs exactly one of size or resize_short")
         if resize_short is not None and not (isinstance(resize_short, int) and resize_short > 0):
