@@ -168,7 +168,7 @@ def test_by_epoch_state_dict_round_trip():
     resumed.set_state_dict(original.state_dict())
     assert _lrs(resumed, 8) == _lrs(original, 8)
     resumed.last_epoch = 7
-    assert resumed.get_lr() == pytest.approx(0.2 * (1 + math.cos(math.pi / 4)))  # epoch 2 = 1 epoch of 4 decayed
+    assert resumed.get_lr() == pytest.approx(0.2 * (1 + math.cos(math.pi / 4)))  # epoch 2: 1 of 4 decayed
 
 
 @pytest.mark.parametrize("update_freq, boundary", [(1, 10), (3, 3), (20, 1)])
@@ -197,6 +197,11 @@ def _tiny_model():
     return model
 
 
+def _values(model, tensor_of):
+    """``{name: float64 array}`` of ``tensor_of(parameter)`` for the trained parameters."""
+    return {n: tensor_of(p).numpy().astype("float64") for n, p in model.named_parameters() if n in INITIAL}
+
+
 def _train(config, steps, **kwargs):
     """Run ``steps`` updates; return the weights before each update, the gradients and the final weights."""
     model = _tiny_model()
@@ -205,11 +210,11 @@ def _train(config, steps, **kwargs):
     for _ in range(steps):
         loss = (model(paddle.to_tensor(X)) * paddle.to_tensor(TARGET)).sum()
         loss.backward()
-        weights.append({n: p.numpy().astype("float64") for n, p in model.named_parameters() if n in INITIAL})
-        grads.append({n: p.grad.numpy().astype("float64") for n, p in model.named_parameters() if n in INITIAL})
+        weights.append(_values(model, lambda p: p))
+        grads.append(_values(model, lambda p: p.grad))
         optimizer.step()
         optimizer.clear_grad()
-    final = {n: p.numpy().astype("float64") for n, p in model.named_parameters() if n in INITIAL}
+    final = _values(model, lambda p: p)
     return weights, grads, final, optimizer
 
 
@@ -355,7 +360,8 @@ def test_one_entry_list_form():
     ({"name": "Momentum", "lr": 0.1, "momentum": "fast"}, "Optimizer.momentum must be a number"),
     ({"name": "Momentum", "lr": 0.1}, "Optimizer.momentum is required"),
     ({"name": "SGD", "lr": 0.1, "grad_clip": 1.0}, "Optimizer.grad_clip"),
-    ({"name": "RMSProp", "lr": 0.1, "regularizer": {"name": "L2", "coef": 1e-4}}, "Optimizer.regularizer.coef"),
+    ({"name": "RMSProp", "lr": 0.1, "regularizer": {"name": "L2", "coef": 1e-4}},
+     "Optimizer.regularizer.coef"),
     ({"name": "AdamW", "lr": 0.1, "regularizer": {"name": "L2", "coeff": 1e-4}}, "Optimizer.regularizer"),
     ({"name": "AdamW", "lr": 0.1, "clip_norm": 1.0, "clip_grad": 1.0}, "clip_norm.*clip_grad"),
     ({"name": "SGD", "lr": {"name": "Cosine", "learning_rate": 0.1, "eta_mn": 0}},
@@ -364,9 +370,11 @@ def test_one_entry_list_form():
      "Optimizer.lr.step_size is required"),
     ({"name": "SGD", "lr": {"name": "MultiStepDecay", "learning_rate": 0.1, "milestones": [4, 2]}},
      "Optimizer.lr.milestones must be increasing"),
-    ({"name": "SGD", "lr": {"name": "Piecewise", "decay_epochs": [1], "values": [0.1]}}, "Optimizer.lr.values"),
+    ({"name": "SGD", "lr": {"name": "Piecewise", "decay_epochs": [1], "values": [0.1]}},
+     "Optimizer.lr.values"),
     ({"name": "SGD", "lr": {"name": "Cosine", "learning_rate": "fast"}}, "Optimizer.lr.learning_rate"),
-    ({"name": "SGD", "lr": {"name": "ReduceOnPlateau", "learning_rate": 0.1}}, "unknown lr 'ReduceOnPlateau'"),
+    ({"name": "SGD", "lr": {"name": "ReduceOnPlateau", "learning_rate": 0.1}},
+     "unknown lr 'ReduceOnPlateau'"),
     ([{"SGD": {"scope": "all", "lr": 0.1}}, {"Momentum": {"scope": "CenterLoss", "lr": 0.1}}],
      "not supported"),
     ([{"SGD": {"scope": "backbone", "lr": 0.1}}], "not supported: Optimizer scope 'backbone'"),

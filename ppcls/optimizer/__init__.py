@@ -1,4 +1,4 @@
-"""Optimizer and learning-rate schedule built from the ``Optimizer`` config section (PaddleClas 2.6 schema)."""
+"""Optimizer and learning-rate schedule built from the ``Optimizer`` config section (PaddleClas 2.6)."""
 import paddle
 
 from ppcls.optimizer.arguments import as_float, construct
@@ -39,7 +39,9 @@ def build_optimizer(optimizer_config, epochs, step_each_epoch, model, update_fre
                            "weight_decay is ignored, as in PaddleClas")
         params["weight_decay"] = build_regularizer(regularizer)
     clip_norm = params.pop("clip_norm", None)
-    grad_clip = None if clip_norm is None else paddle.nn.ClipGradByNorm(as_float("Optimizer.clip_norm", clip_norm))
+    grad_clip = None
+    if clip_norm is not None:
+        grad_clip = paddle.nn.ClipGradByNorm(as_float("Optimizer.clip_norm", clip_norm))
     optimizer = construct(OPTIMIZERS.get(name), "Optimizer",
                           {"learning_rate": lr_scheduler, "grad_clip": grad_clip}, params)
     return optimizer(_named_parameters(model)), lr_scheduler
@@ -56,7 +58,8 @@ def _single_optimizer(optimizer_config):
         params = dict(params or {})
         scope = params.pop("scope", "all")
         if scope != "all":
-            raise ConfigError(f"not supported: Optimizer scope '{scope}'; one optimizer trains all parameters")
+            raise ConfigError(f"not supported: Optimizer scope '{scope}'; "
+                              "one optimizer trains all parameters")
         return name, params
     if not isinstance(optimizer_config, dict):
         raise ConfigError(f"the Optimizer section must be a mapping, got {optimizer_config!r}")

@@ -6,7 +6,7 @@ from ppcls.utils.errors import ConfigError
 
 
 def as_float(key, value):
-    """``value`` as a float; YAML leaves forms such as ``1e-8`` as strings, PaddleClas reads them as numbers."""
+    """``value`` as a float: YAML leaves ``1e-8`` a string, PaddleClas reads it as a number."""
     if isinstance(value, bool):
         raise ConfigError(f"{key} must be a number, got {value!r}")
     try:

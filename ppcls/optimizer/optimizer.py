@@ -20,7 +20,7 @@ _REGULARIZERS = {"L1": L1Decay, "L2": L2Decay}
 
 
 def build_regularizer(config):
-    """Turn ``{name: L2, coeff: c}`` (or ``L1``) into a Paddle weight-decay regularizer (``coeff`` 0 by default)."""
+    """Turn ``{name: L2, coeff: c}`` (or ``L1``; ``coeff`` 0 by default) into a Paddle regularizer."""
     if config is None:
         return None
     if not isinstance(config, dict) or "name" not in config:
@@ -32,7 +32,8 @@ def build_regularizer(config):
                           f"{', '.join(sorted(_REGULARIZERS))}")
     coeff = params.pop("coeff", 0.0)
     if params:
-        raise ConfigError(f"unknown key Optimizer.regularizer.{next(iter(params))}; accepted keys: name, coeff")
+        raise ConfigError(f"unknown key Optimizer.regularizer.{next(iter(params))}; "
+                          "accepted keys: name, coeff")
     return _REGULARIZERS[name](as_float("Optimizer.regularizer.coeff", coeff))
 
 
@@ -119,9 +120,9 @@ class Momentum:
 
 @OPTIMIZERS.register
 class RMSProp:
-    """RMSProp: ``r = rho * r + (1 - rho) * g'^2``, ``v = momentum * v + lr * g' / sqrt(r + epsilon)``, ``w -= v``.
-
-    With ``centered`` the mean gradient ``m = rho * m + (1 - rho) * g'`` is removed: ``sqrt(r - m^2 + epsilon)``.
+    """RMSProp: ``r = rho * r + (1 - rho) * g'^2``, ``v = momentum * v + lr * g' / sqrt(r + epsilon)``,
+    ``w -= v``. With ``centered`` the mean gradient ``m = rho * m + (1 - rho) * g'`` is removed:
+    ``sqrt(r - m^2 + epsilon)``.
     ``multi_precision`` is accepted as PaddleClas accepts it; Paddle's RMSProp keeps no master weights.
     """
 
