@@ -344,6 +344,12 @@ def test_sgd_clip_norm_then_regularizer(kind):
     _assert_close(final, expected)
 
 
+def test_regularizer_none_means_no_decay():
+    config = {"name": "Momentum", "momentum": 0.0, "lr": 0.1, "regularizer": None}
+    weights, grads, final, _ = _train(config, 1)
+    _assert_close(final, {n: weights[0][n] - 0.1 * grads[0][n] for n in INITIAL})
+
+
 def test_one_entry_list_form():
     config = [{"Momentum": {"scope": "all", "momentum": 0.5, "lr": 0.1}}]
     weights, grads, final, optimizer = _train(config, 1)
