@@ -102,7 +102,7 @@ def test_lr_config_errors():
     with pytest.raises(ConfigError, match="values"):
         build_lr_scheduler({"name": "Piecewise", "decay_epochs": [1, 2], "values": [0.1]}, 3, 1)
     with pytest.raises(ConfigError, match="warmup_epoch"):
-        build_lr_scheduler({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 5}, 5, 2)
+        build_lr_scheduler({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": -1}, 5, 2)
     with pytest.raises(ConfigError, match="learnig_rate"):
         build_lr_scheduler({"name": "Cosine", "learnig_rate": 0.1}, 5, 2)
     with pytest.raises(ConfigError, match="learning_rate"):
@@ -140,7 +140,7 @@ def test_momentum_l2_matches_hand_formula(nesterov):
               "regularizer": {"name": "L2", "coeff": 0.01}}
     frozen = copy.deepcopy(config)
     weight = _param([1.0, -2.0])
-    optimizer, scheduler = build_optimizer(config, epochs=1, step_each_epoch=4, parameters=[weight])
+    optimizer, scheduler = build_optimizer(config, epochs=1, step_each_epoch=4, model=[weight])
     assert config == frozen
     assert isinstance(optimizer, paddle.optimizer.Momentum)
     got = _run_steps(optimizer, scheduler, weight, [3.0, 4.0], steps=2)
@@ -203,7 +203,7 @@ def test_paddleclas_yaml_schema():
     config = yaml.safe_load(PADDLECLAS_YAML)["Optimizer"]
     assert config["regularizer"]["coeff"] == "3e-5"  # PyYAML reads this form as a string
     optimizer, scheduler = build_optimizer(config, epochs=100, step_each_epoch=10,
-                                           parameters=[_param([1.0])])
+                                           model=[_param([1.0])])
     assert optimizer._momentum == pytest.approx(0.9)
     assert optimizer._regularization_coeff == pytest.approx(3e-5)
     lrs = _lrs(scheduler, 526)

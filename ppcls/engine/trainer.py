@@ -92,7 +92,7 @@ class Trainer:
         self.train_metrics = build_train_metrics(metric_cfg.get("Train"), mixes_labels(self.train_loader))
         self.eval_metrics = build_metrics(metric_cfg.get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
         self.optimizer, self.lr = build_optimizer(config["Optimizer"], self.epochs,
-                                                  len(self.train_loader), self.model.parameters())
+                                                  len(self.train_loader), self.model)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
         ema_cfg = config.get("EMA")
         self.ema = ModelEMA(self.model, float(ema_cfg.get("decay", 0.9999))) if ema_cfg else None
