@@ -194,21 +194,27 @@ def _build_paddleclas(name, scale, pretrained, use_ssld, **kwargs):
 
 
 @MODELS.register
-def GhostNet_x0_5(pretrained=False, use_ssld=False, **kwargs):
+def GhostNet_x0_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                  **kwargs):
     """PaddleClas's GhostNet 0.5×."""
-    return _build_paddleclas("GhostNet_x0_5", 0.5, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("GhostNet_x0_5", 0.5, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def GhostNet_x1_0(pretrained=False, use_ssld=False, **kwargs):
+def GhostNet_x1_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                  **kwargs):
     """PaddleClas's GhostNet 1.0×."""
-    return _build_paddleclas("GhostNet_x1_0", 1.0, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("GhostNet_x1_0", 1.0, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def GhostNet_x1_3(pretrained=False, use_ssld=False, **kwargs):
+def GhostNet_x1_3(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                  **kwargs):
     """PaddleClas's GhostNet 1.3×."""
-    return _build_paddleclas("GhostNet_x1_3", 1.3, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("GhostNet_x1_3", 1.3, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 class TorchvisionGhostModule(nn.Layer):
@@ -259,7 +265,8 @@ class TorchvisionGhostBottleneck(nn.Layer):
 
 
 class GhostNetCIFAR(nn.Layer):
-    """The padding-free paper's torchvision-style GhostNet: stem → Ghost bottlenecks → 1×1 conv to 960 (+BN+ReLU) → pool → 1×1 conv to 1280 + ReLU → FC."""
+    """The padding-free paper's torchvision-style GhostNet: stem → Ghost bottlenecks → 1×1 conv to
+    960 (+BN+ReLU) → pool → 1×1 conv to 1280 + ReLU → FC."""
 
     head_prefix = "classifier"
 

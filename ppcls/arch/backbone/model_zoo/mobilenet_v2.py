@@ -83,7 +83,8 @@ class InvertedResidual(nn.Layer):
 
 
 class MobileNetV2Skeleton(nn.Layer):
-    """Torchvision's MobileNetV2 layout: stem → one :meth:`make_block` per table entry → 1×1 conv (+BN+ReLU6) → pool → dropout → FC."""
+    """Torchvision's MobileNetV2 layout: stem → one :meth:`make_block` per table entry → 1×1 conv
+    (+BN+ReLU6) → pool → dropout → FC."""
 
     head_prefix = "classifier"
     """State-dict prefix of the parameters a fine-tuning load may skip (class count differs)."""
@@ -197,39 +198,51 @@ def _build(name, scale, pretrained, use_ssld, **kwargs):
 
 
 @MODELS.register
-def MobileNetV2_x0_25(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2_x0_25(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's MobileNetV2 0.25×."""
-    return _build("MobileNetV2_x0_25", 0.25, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2_x0_25", 0.25, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV2_x0_5(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2_x0_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                     **kwargs):
     """PaddleClas's MobileNetV2 0.5×."""
-    return _build("MobileNetV2_x0_5", 0.5, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2_x0_5", 0.5, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV2_x0_75(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2_x0_75(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's MobileNetV2 0.75×."""
-    return _build("MobileNetV2_x0_75", 0.75, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2_x0_75", 0.75, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV2(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                **kwargs):
     """PaddleClas's MobileNetV2 1.0×."""
-    return _build("MobileNetV2", 1.0, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2", 1.0, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV2_x1_5(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2_x1_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                     **kwargs):
     """PaddleClas's MobileNetV2 1.5×."""
-    return _build("MobileNetV2_x1_5", 1.5, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2_x1_5", 1.5, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV2_x2_0(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV2_x2_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                     **kwargs):
     """PaddleClas's MobileNetV2 2.0×."""
-    return _build("MobileNetV2_x2_0", 2.0, pretrained, use_ssld, **kwargs)
+    return _build("MobileNetV2_x2_0", 2.0, pretrained, use_ssld,
+                  padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register

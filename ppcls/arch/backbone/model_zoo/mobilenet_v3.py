@@ -199,7 +199,8 @@ class Bottleneck(nn.Layer):
 
 
 class MobileNetV3CIFAR(nn.Layer):
-    """The padding-free paper's torchvision-style MobileNetV3: stem (hard-swish) → bottlenecks → 1×1 conv to 960 → pool → Linear 1280 + hard-swish → FC."""
+    """The padding-free paper's torchvision-style MobileNetV3: stem (hard-swish) → bottlenecks →
+    1×1 conv to 960 → pool → Linear 1280 + hard-swish → FC."""
 
     head_prefix = "classifier"
 
@@ -230,63 +231,83 @@ def _build(name, pretrained, rows, class_num, stem_stride, **kwargs):
 
 
 @MODELS.register
-def MobileNetV3_large_x0_35(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_large_x0_35(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-large 0.35×."""
-    return _build_paddleclas("MobileNetV3_large_x0_35", MOBILENET_V3_LARGE, 0.35, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_large_x0_35", MOBILENET_V3_LARGE, 0.35, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_large_x0_5(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_large_x0_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                           **kwargs):
     """PaddleClas's MobileNetV3-large 0.5×."""
-    return _build_paddleclas("MobileNetV3_large_x0_5", MOBILENET_V3_LARGE, 0.5, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_large_x0_5", MOBILENET_V3_LARGE, 0.5, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_large_x0_75(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_large_x0_75(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-large 0.75×."""
-    return _build_paddleclas("MobileNetV3_large_x0_75", MOBILENET_V3_LARGE, 0.75, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_large_x0_75", MOBILENET_V3_LARGE, 0.75, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_large_x1_0(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_large_x1_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                           **kwargs):
     """PaddleClas's MobileNetV3-large 1.0×."""
-    return _build_paddleclas("MobileNetV3_large_x1_0", MOBILENET_V3_LARGE, 1.0, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_large_x1_0", MOBILENET_V3_LARGE, 1.0, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_large_x1_25(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_large_x1_25(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-large 1.25×."""
-    return _build_paddleclas("MobileNetV3_large_x1_25", MOBILENET_V3_LARGE, 1.25, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_large_x1_25", MOBILENET_V3_LARGE, 1.25, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_small_x0_35(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_small_x0_35(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-small 0.35×."""
-    return _build_paddleclas("MobileNetV3_small_x0_35", MOBILENET_V3_SMALL, 0.35, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_small_x0_35", MOBILENET_V3_SMALL, 0.35, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_small_x0_5(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_small_x0_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                           **kwargs):
     """PaddleClas's MobileNetV3-small 0.5×."""
-    return _build_paddleclas("MobileNetV3_small_x0_5", MOBILENET_V3_SMALL, 0.5, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_small_x0_5", MOBILENET_V3_SMALL, 0.5, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_small_x0_75(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_small_x0_75(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-small 0.75×."""
-    return _build_paddleclas("MobileNetV3_small_x0_75", MOBILENET_V3_SMALL, 0.75, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_small_x0_75", MOBILENET_V3_SMALL, 0.75, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_small_x1_0(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_small_x1_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                           **kwargs):
     """PaddleClas's MobileNetV3-small 1.0×."""
-    return _build_paddleclas("MobileNetV3_small_x1_0", MOBILENET_V3_SMALL, 1.0, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_small_x1_0", MOBILENET_V3_SMALL, 1.0, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def MobileNetV3_small_x1_25(pretrained=False, use_ssld=False, **kwargs):
+def MobileNetV3_small_x1_25(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                            **kwargs):
     """PaddleClas's MobileNetV3-small 1.25×."""
-    return _build_paddleclas("MobileNetV3_small_x1_25", MOBILENET_V3_SMALL, 1.25, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("MobileNetV3_small_x1_25", MOBILENET_V3_SMALL, 1.25, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register

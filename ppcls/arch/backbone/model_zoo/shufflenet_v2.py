@@ -152,45 +152,59 @@ def _build_paddleclas(name, scale, pretrained, use_ssld, **kwargs):
 
 
 @MODELS.register
-def ShuffleNetV2_x0_25(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x0_25(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                       **kwargs):
     """PaddleClas's ShuffleNetV2 0.25×."""
-    return _build_paddleclas("ShuffleNetV2_x0_25", 0.25, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x0_25", 0.25, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_x0_33(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x0_33(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                       **kwargs):
     """PaddleClas's ShuffleNetV2 0.33×."""
-    return _build_paddleclas("ShuffleNetV2_x0_33", 0.33, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x0_33", 0.33, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_x0_5(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x0_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's ShuffleNetV2 0.5×."""
-    return _build_paddleclas("ShuffleNetV2_x0_5", 0.5, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x0_5", 0.5, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_x1_0(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x1_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's ShuffleNetV2 1.0×."""
-    return _build_paddleclas("ShuffleNetV2_x1_0", 1.0, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x1_0", 1.0, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_x1_5(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x1_5(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's ShuffleNetV2 1.5×."""
-    return _build_paddleclas("ShuffleNetV2_x1_5", 1.5, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x1_5", 1.5, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_x2_0(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_x2_0(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                      **kwargs):
     """PaddleClas's ShuffleNetV2 2.0×."""
-    return _build_paddleclas("ShuffleNetV2_x2_0", 2.0, pretrained, use_ssld, **kwargs)
+    return _build_paddleclas("ShuffleNetV2_x2_0", 2.0, pretrained, use_ssld,
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 @MODELS.register
-def ShuffleNetV2_swish(pretrained=False, use_ssld=False, **kwargs):
+def ShuffleNetV2_swish(pretrained=False, use_ssld=False, padding_free=False, hybrid_stem=False,
+                       **kwargs):
     """PaddleClas's ShuffleNetV2 1.0× with swish in place of ReLU."""
-    return _build_paddleclas("ShuffleNetV2_swish", 1.0, pretrained, use_ssld, act="swish", **kwargs)
+    return _build_paddleclas("ShuffleNetV2_swish", 1.0, pretrained, use_ssld, act="swish",
+                             padding_free=padding_free, hybrid_stem=hybrid_stem, **kwargs)
 
 
 def depthwise_bn(channels, stride, padding_free):
@@ -228,7 +242,8 @@ class ShuffleUnit(nn.Layer):
 
 
 class ShuffleNetV2CIFAR(nn.Layer):
-    """The padding-free paper's torchvision-style ShuffleNetV2: stem (3×3 conv + max-pool, or the hybrid stem) → 3 stages → 1×1 conv to 1024 → pool → FC.
+    """The padding-free paper's torchvision-style ShuffleNetV2: stem (3×3 conv + max-pool, or the
+    hybrid stem) → 3 stages → 1×1 conv to 1024 → pool → FC.
 
     ``stem_stride`` is that of the stem conv and of its max-pool (2 on ImageNet, 1 on CIFAR); the
     hybrid stem (stride ``stem_stride``) replaces the conv and, at stride 1, the max-pool.
