@@ -310,3 +310,16 @@ def test_options_train_two_steps(name, padding_free, hybrid_stem):
     unchanged = [p.name for p in model.parameters()
                  if p.trainable and np.array_equal(p.numpy(), before[p.name])]
     assert unchanged == []
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2_x0_25", "GhostNet_x0_5"])
+def test_options_export_as_a_static_graph(name, tmp_path):
+    """With both options, ``paddle.jit.save`` → ``paddle.jit.load`` gives the dynamic graph's logits."""
+    model = build_model({"name": name, "padding_free": True, "hybrid_stem": True})
+    model.eval()
+    x = paddle.rand([2, 3, 64, 64])
+    static = paddle.jit.to_static(model, input_spec=[paddle.static.InputSpec([None, 3, 64, 64], "float32")],
+                                  full_graph=True)
+    paddle.jit.save(static, str(tmp_path / "inference"))
+    loaded = paddle.jit.load(str(tmp_path / "inference"))
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
