@@ -10,8 +10,11 @@ github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem) changes two plac
 * **Hybrid stem.** ``conv 3×3 → [depthwise 3×3 ‖ max-pool 3×3 stride 1] → concat → 1×1`` replaces
   the single stem convolution (:class:`HybridStem`).
 
-Models here are counted by :mod:`ppcls.arch.complexity`; no Paddle weights are released for
-these layouts, so builders accept ``pretrained`` as the path of a local ``.pdparams`` file.
+The torchvision-style CIFAR networks wrap a padded layer in :class:`PoolAdd`; PaddleClas's
+layouts use :class:`PaddingFreeConvBNAct`, which keeps the padded layer's state-dict keys so that
+PaddleClas's released weights load into the padding-free network. No Paddle weights are released
+for the CIFAR layouts: their builders accept ``pretrained`` as the path of a local ``.pdparams``
+file (:func:`load_local_weights`).
 """
 
 import paddle
