@@ -68,3 +68,33 @@ def init_weights(layer):
     elif isinstance(layer, nn.Linear):
         layer.weight.set_value(paddle.normal(0.0, 0.01, layer.weight.shape))
         layer.bias.set_value(paddle.zeros(layer.bias.shape))
+
+
+class ConvBNAct(nn.Layer):
+    """Bias-free convolution → BatchNorm → ``act()`` (if given), under PaddleClas's sublayer names.
+
+    ``names`` are the state-dict names of the convolution and the BatchNorm: ``("conv", "bn")`` in
+    PaddleClas's legendary models, ``("_conv", "_batch_norm")`` in its model_zoo files.
+    ``bn_decay=False`` exempts BatchNorm's scale and shift from weight decay (``L2Decay(0)``), as
+    PaddleClas does for some families.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel, stride=1, padding=None, groups=1, act=None,
+                 names=("conv", "bn"), bn_decay=True):
+        super().__init__()
+        self.conv_name, self.bn_name = names
+        attr = None if bn_decay else paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(0.0))
+        self.add_sublayer(self.conv_name, nn.Conv2D(
+            in_channels, out_channels, kernel, stride, kernel // 2 if padding is None else padding,
+            groups=groups, bias_attr=False))
+        self.add_sublayer(self.bn_name, nn.BatchNorm2D(out_channels, weight_attr=attr, bias_attr=attr))
+        self.act = nn.Identity() if act is None else act()
+
+    def convolve(self, x):
+        return self._sub_layers[self.conv_name](x)
+
+    def normalize(self, x):
+        return self._sub_layers[self.bn_name](x)
+
+    def forward(self, x):
+        return self.act(self.normalize(self.convolve(x)))

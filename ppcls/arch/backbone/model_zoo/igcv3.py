@@ -13,7 +13,7 @@ the stem and in the 24-channel stage.
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import ChannelShuffle, conv_bn
-from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2, Stage, cifar_stages
+from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2Skeleton, Stage, cifar_stages
 from ppcls.arch.backbone.model_zoo.padding_free import load_local_weights
 from ppcls.arch.backbone.registry import MODELS
 
@@ -62,7 +62,7 @@ class IGCV3Block(nn.Layer):
         return out + x if self.residual else out
 
 
-class IGCV3(MobileNetV2):
+class IGCV3(MobileNetV2Skeleton):
     """MobileNetV2's skeleton with :class:`IGCV3Block` blocks and width multiplier ``width``."""
 
     def __init__(self, stages, class_num=1000, width=1.0, **kwargs):

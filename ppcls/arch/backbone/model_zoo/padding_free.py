@@ -10,14 +10,17 @@ github.com/xiaohe725/Padding-free-Downsampling-And-Hybrid-Stem) changes two plac
 * **Hybrid stem.** ``conv 3×3 → [depthwise 3×3 ‖ max-pool 3×3 stride 1] → concat → 1×1`` replaces
   the single stem convolution (:class:`HybridStem`).
 
-Models here are counted by :mod:`ppcls.arch.complexity`; no Paddle weights are released for
-these layouts, so builders accept ``pretrained`` as the path of a local ``.pdparams`` file.
+The torchvision-style CIFAR networks wrap a padded layer in :class:`PoolAdd`; PaddleClas's
+layouts use :class:`PaddingFreeConvBNAct`, which keeps the padded layer's state-dict keys so that
+PaddleClas's released weights load into the padding-free network. No Paddle weights are released
+for the CIFAR layouts: their builders accept ``pretrained`` as the path of a local ``.pdparams``
+file (:func:`load_local_weights`).
 """
 
 import paddle
 import paddle.nn as nn
 
-from ppcls.arch.backbone.layers import conv_bn
+from ppcls.arch.backbone.layers import ConvBNAct, conv_bn
 from ppcls.utils.errors import WeightsError
 from ppcls.utils.weights import load_pretrained
 
@@ -50,6 +53,44 @@ class PoolAdd(nn.Layer):
 
     def forward(self, x):
         return self.layer(x) + self.projection(self.pool(x))
+
+
+class PaddingFreeConvBNAct(ConvBNAct):
+    """A stride-2 :class:`~ppcls.arch.backbone.layers.ConvBNAct` made padding-free.
+
+    The convolution loses its padding (k3: 0, k5: 1) and a max-pool of the input (``pool_kernel``,
+    stride 2, padding ``(pool_kernel - 3) // 2``, the same output size) is added after
+    ``pool_after``: ``"conv"``, ``"bn"`` or ``"act"``. The state-dict keys are those of the padded
+    layer (the max-pool has no parameters), so a padded network's weights load into it.
+    """
+
+    STEPS = ("conv", "bn", "act")
+
+    def __init__(self, in_channels, out_channels, kernel, pool_after, groups=1, act=None,
+                 names=("conv", "bn"), bn_decay=True, pool_kernel=3):
+        super().__init__(in_channels, out_channels, kernel, 2, downsample_padding(kernel, True), groups,
+                         act, names, bn_decay)
+        if pool_after not in self.STEPS:
+            raise ValueError(f"pool_after must be one of {self.STEPS}, got {pool_after!r}")
+        self.pool_after = pool_after
+        self.pool = nn.MaxPool2D(pool_kernel, 2, (pool_kernel - 3) // 2)
+
+    def forward(self, x):
+        pooled = self.pool(x)
+        for step, apply in zip(self.STEPS, (self.convolve, self.normalize, self.act)):
+            x = apply(x)
+            if step == self.pool_after:
+                x = x + pooled
+        return x
+
+
+def downsampling_conv_bn_act(in_channels, out_channels, kernel, stride, padding_free, pool_after,
+                             pool_kernel=3, **kwargs):
+    """A :class:`ConvBNAct` with padding ``k // 2``, or its padding-free form when it has stride 2."""
+    if stride == 2 and padding_free:
+        return PaddingFreeConvBNAct(in_channels, out_channels, kernel, pool_after, pool_kernel=pool_kernel,
+                                    **kwargs)
+    return ConvBNAct(in_channels, out_channels, kernel, stride, **kwargs)
 
 
 def depthwise_conv_bn(channels, kernel, stride, act, padding_free=False):

@@ -18,7 +18,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import conv_bn
-from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2
+from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2Skeleton
 from ppcls.arch.backbone.model_zoo.padding_free import load_local_weights, output_size
 from ppcls.arch.backbone.registry import MODELS
 
@@ -89,7 +89,7 @@ class ParCBlock(nn.Layer):
         return x + self.project(out)
 
 
-class ParCMobileNetV2(MobileNetV2):
+class ParCMobileNetV2(MobileNetV2Skeleton):
     """MobileNetV2 with :class:`ParCBlock` where the table says, sized for ``image_size`` inputs."""
 
     def __init__(self, stages, class_num=1000, image_size=32, stem_stride=1, padding_free=False,
