@@ -8,7 +8,7 @@ from ppcls.data import cifar  # noqa: F401  (registers Cifar10 and Cifar100)
 from ppcls.data.postprocess import POSTPROCESS, Topk, build_postprocess
 from ppcls.data.preprocess import OPERATORS, create_operators, transform
 from ppcls.data.sampler import SAMPLERS, BatchSampler, DistributedBatchSampler
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 __all__ = [
     "build_dataloader", "set_loader_epoch", "DATASETS", "SAMPLERS", "OPERATORS", "POSTPROCESS",
@@ -35,7 +35,9 @@ def _build(registry, section, path, default_name=None, **extra):
     if name is None:
         raise ConfigError(f"missing config key {path}.name")
     try:
-        return registry.get(name)(**section, **extra)
+        return registry.create(name, section, **extra)
+    except UnknownKeyError as err:
+        raise err.within(path) from None
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     except TypeError as err:

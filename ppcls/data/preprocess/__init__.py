@@ -3,7 +3,7 @@ from ppcls.data.preprocess.ops import (OPERATORS, CropImage, DecodeImage, Normal
                                        RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
                                        parse_scale)
 from ppcls.data.preprocess.cifar_ops import RandomCropPad  # noqa: F401  (registers it)
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 __all__ = [
     "OPERATORS", "create_operators", "transform", "outputs_chw", "parse_scale", "DecodeImage",
@@ -22,7 +22,9 @@ def _create_one(position, entry, where):
     if not isinstance(params, dict):
         raise ConfigError(f"{label}: parameters of {name} must be a mapping or empty")
     try:
-        return OPERATORS.get(name)(**params)
+        return OPERATORS.create(name, params)
+    except UnknownKeyError as err:
+        raise err.within(f"{where}.{position}.{name}") from None
     except ConfigError as err:
         raise ConfigError(f"{label}: {err}") from err
     except TypeError as err:
