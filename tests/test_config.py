@@ -297,3 +297,106 @@ def test_print_config_round_trips_real_config(records):
     assert lines[start + 1:start + 4] == [
         "                - DecodeImage : ", "                      to_rgb : True",
         "                      channel_first : False"]
+
+
+@pytest.mark.parametrize("text, value", [
+    ("None", None), ("null", None), ("~", None), ("True", True), ("true", True), ("False", False),
+    ("false", False), ("1", 1), ("-3", -3), ("1e-3", 0.001), ("0.5", 0.5), ("[1,2]", [1, 2]),
+    ("(3, 32, 32)", [3, 32, 32]), ("[None, 1e-3, 'a']", [None, 0.001, "a"]), ("'a b'", "a b"),
+    ("{'k': (1, 2)}", {"k": [1, 2]}), ("[a, b]", ["a", "b"]), ("{ToCHWImage: null}", {"ToCHWImage": None}),
+    ("MicroNet_M0", "MicroNet_M0"), ("./output/", "./output/"), ("1.0/255.0", "1.0/255.0"),
+    ("rand-m9-mstd0.5-inc1", "rand-m9-mstd0.5-inc1"), ("010", "010"), ("2020-01-01", "2020-01-01"),
+    ("yes", "yes"), ("1j", "1j"), ("__import__('os')", "__import__('os')"), ("", ""),
+])
+def test_override_values_parse_as_paddleclas_reads_them(text, value):
+    parsed = cfgmod.parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_amp_none_override_disables_the_section(base):
+    base["AMP"] = {"use_amp": True, "level": "O1"}
+    cfgmod.apply_overrides(base, ["AMP=None", "EMA=None"])
+    assert base["AMP"] is None and base["EMA"] is None
+    assert cfgmod.check_config(base, "train") is base
+    with pytest.raises(ConfigError, match="'AMP' is a value, not a section"):
+        cfgmod.apply_overrides(base, ["AMP.level=O2"])
+
+
+def test_a_fixed_section_of_the_wrong_type_is_named(base):
+    base["AMP"] = "None"
+    with pytest.raises(ConfigError, match="AMP must be a mapping \\(or null\\), got 'None'"):
+        cfgmod.check_config(base, "train")
+
+
+@pytest.mark.parametrize("path, key, match", [
+    ("", "Metirc", "unknown key 'Metirc' (did you mean Metric?)"),
+    ("Global", "epoch", "unknown key 'Global.epoch' (did you mean epochs?)"),
+    ("Global", "updatefreq", "unknown key 'Global.updatefreq' (did you mean update_freq?)"),
+    ("AMP", "use_fp16_tets", "unknown key 'AMP.use_fp16_tets' (did you mean use_fp16_test?)"),
+    ("EMA", "decya", "unknown key 'EMA.decya' (did you mean decay?)"),
+    ("Infer", "batchsize", "unknown key 'Infer.batchsize' (did you mean batch_size?)"),
+    ("Loss", "train", "unknown key 'Loss.train' (did you mean Train?)"),
+    ("DataLoader.Train", "sampeler", "unknown key 'DataLoader.Train.sampeler' (did you mean sampler?)"),
+    ("DataLoader.Train.loader", "num_worker",
+     "unknown key 'DataLoader.Train.loader.num_worker' (did you mean num_workers?)"),
+    ("Global", "zzz", "unknown key 'Global.zzz' (expected one of: checkpoints, pretrained_model, "),
+])
+def test_typos_in_fixed_sections_stop_with_close_matches(base, records, path, key, match):
+    node = base
+    for part in path.split(".") if path else []:
+        node = node.setdefault(part, {})
+    node[key] = 1
+    with pytest.raises(ConfigError) as info:
+        cfgmod.check_config(base, "train")
+    assert match in str(info.value)
+    assert str(info.value).count("unknown key") == 1
+    assert messages(records) == []
+
+
+def test_every_key_of_paddleclas_shared_configs_is_accepted():
+    """The keys PaddleClas's 17 shared ImageNet configs use in the fixed-schema sections."""
+    config = {
+        "Global": dict.fromkeys(("checkpoints", "pretrained_model", "output_dir", "device",
+                                 "save_interval", "eval_during_train", "eval_interval", "epochs",
+                                 "print_batch_step", "use_visualdl", "image_shape",
+                                 "save_inference_dir", "to_static", "use_dali", "update_freq"), 1),
+        "AMP": dict.fromkeys(("use_amp", "use_fp16_test", "scale_loss", "use_dynamic_loss_scaling",
+                              "use_promote", "level"), 1),
+        "EMA": {"decay": 0.9995}, "Arch": {"name": "MicroNet_M0"},
+        "Infer": dict.fromkeys(("infer_imgs", "batch_size", "transforms", "PostProcess"), 1),
+        "DataLoader": {mode: {"dataset": {}, "sampler": {},
+                              "loader": {"num_workers": 4, "use_shared_memory": True}}
+                       for mode in ("Train", "Eval")},
+        "Loss": {"Train": [], "Eval": []}, "Metric": {"Train": [], "Eval": []}, "Optimizer": {},
+    }
+    problems = cfgmod._schema_problems(config, [])
+    assert problems == []
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["Slim.quant.name=pact"], "not supported: Slim (quantization and pruning with PaddleSlim)"),
+    (["Arch.name=DistillationModel"], "not supported: Arch.name: DistillationModel (knowledge distillation)"),
+    (["Arch.name=RecModel"], "not supported: Arch.name: RecModel (retrieval (feature learning))"),
+    (["Loss.Train.0={DistillationCELoss: {weight: 1.0}}"],
+     "not supported: Loss.Train.0.DistillationCELoss (knowledge distillation)"),
+    (["Loss.Eval=[{TripletLossV2: {weight: 1.0}}]"],
+     "not supported: Loss.Eval.0.TripletLossV2 (retrieval (metric learning))"),
+    (["Metric.Eval=[{Recallk: {topk: [1, 5]}}]"], "not supported: Metric.Eval.0.Recallk (retrieval)"),
+    (["Global.use_multilabel=True"], "not supported: Global.use_multilabel: True (multilabel classification)"),
+    (["Global.eval_mode=retrieval"],
+     "not supported: Global.eval_mode: retrieval (only classification is implemented)"),
+    (["DataLoader.Eval.Gallery.dataset.name=ImageNetDataset"], "not supported: DataLoader.Eval.Gallery (retrieval)"),
+    (["DataLoader.UnLabelTrain.dataset.name=ImageNetDataset"],
+     "not supported: DataLoader.UnLabelTrain (semi-supervised learning)"),
+])
+def test_unsupported_paddleclas_features_stop(base, overrides, expected):
+    cfgmod.apply_overrides(base, overrides)
+    with pytest.raises(ConfigError) as info:
+        cfgmod.check_config(base, "train", overrides)
+    assert str(info.value) == f"config is not valid for train:\n  - {expected}"
+
+
+def test_supported_values_of_paddleclas_feature_keys_pass(base):
+    cfgmod.apply_overrides(base, ["Global.use_multilabel=False", "Global.eval_mode=classification",
+                                  "Slim=None"])
+    assert cfgmod.check_config(base, "train") is base

@@ -31,4 +31,5 @@ class ModelEMA:
         return self.shadow
 
     def set_state_dict(self, state):
-        self.shadow = {k: paddle.to_tensor(v) for k, v in state.items()}
+        self.shadow = {k: v.detach().clone() if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)
+                       for k, v in state.items()}
