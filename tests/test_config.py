@@ -1,5 +1,6 @@
 """Tests for ppcls.utils.config: loading, overrides, validation and printing."""
 import copy
+import importlib.util
 import logging
 import os
 
@@ -400,3 +401,28 @@ def test_supported_values_of_paddleclas_feature_keys_pass(base):
     cfgmod.apply_overrides(base, ["Global.use_multilabel=False", "Global.eval_mode=classification",
                                   "Slim=None"])
     assert cfgmod.check_config(base, "train") is base
+
+
+def _predictor_module():
+    spec = importlib.util.spec_from_file_location(
+        "predict_cls", os.path.join(REPO, "deploy", "python", "predict_cls.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_none_overrides_switch_off_the_class_maps():
+    from ppcls.data import build_postprocess
+    config = cfgmod.get_config(M3, ["Infer.PostProcess.class_id_map_file=None"], mode="infer")
+    topk = build_postprocess(config["Infer"]["PostProcess"])
+    assert topk.class_id_map is None
+    assert topk([[0.1, 0.7, 0.2]], ["x.jpg"])[0]["label_names"] == []
+    predictor = _predictor_module()
+    deploy = cfgmod.apply_overrides(
+        cfgmod.load_config(os.path.join(REPO, "deploy", "configs", "inference_cls.yaml")),
+        ["PostProcess.Topk.class_id_map_file=None", "PostProcess.Topk.topk=2"])
+    topk, _ = predictor.build_postprocess(deploy["PostProcess"])
+    assert topk.class_id_map is None and topk.topk == 2
+    deploy["PostProcess"]["Topk"]["top_k"] = 1
+    with pytest.raises(ConfigError, match=r"unknown key 'PostProcess.Topk.top_k' \(did you mean topk\?\)"):
+        predictor.build_postprocess(deploy["PostProcess"])
