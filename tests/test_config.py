@@ -205,8 +205,8 @@ def test_missing_required_keys_listed_together():
         cfgmod.check_config(config, "train")
     message = str(info.value)
     for key in ("Arch.name", "Global.epochs", "Global.output_dir", "Loss.Train", "Optimizer",
-                "DataLoader.Train.dataset.name", "DataLoader.Train.sampler.batch_size",
-                "DataLoader.Eval.dataset.name", "DataLoader.Eval.sampler.batch_size"):
+                "DataLoader.Train.dataset.name", "DataLoader.Train.sampler",
+                "DataLoader.Eval.dataset.name", "DataLoader.Eval.sampler"):
         assert f"missing required key '{key}'" in message
     assert "'Global'" not in message
 
@@ -426,3 +426,21 @@ def test_none_overrides_switch_off_the_class_maps():
     deploy["PostProcess"]["Topk"]["top_k"] = 1
     with pytest.raises(ConfigError, match=r"unknown key 'PostProcess.Topk.top_k' \(did you mean topk\?\)"):
         predictor.build_postprocess(deploy["PostProcess"])
+
+
+PADDLECLAS_CONFIGS = os.path.join(os.path.dirname(REPO), "shared", "data", "paddleclas_configs")
+
+
+@pytest.mark.parametrize("mode", cfgmod.MODES)
+def test_paddleclas_shared_configs_pass_the_check(mode, records):
+    """PaddleClas's 17 shared ImageNet configs, Arch swapped and ``-o AMP=None``: no problem, no warning."""
+    if not os.path.isdir(PADDLECLAS_CONFIGS):
+        pytest.skip(f"PaddleClas configs not found at {PADDLECLAS_CONFIGS} (see ../shared/README.md)")
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(PADDLECLAS_CONFIGS)
+                   for name in names if name.endswith(".yaml"))
+    assert len(paths) == 17
+    for path in paths:
+        config = cfgmod.apply_overrides(cfgmod.load_config(path), ["AMP=None"])
+        config["Arch"] = {"name": "MicroNet_M0", "class_num": 10}
+        cfgmod.check_config(config, mode)
+    assert messages(records) == []

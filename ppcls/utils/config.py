@@ -72,12 +72,10 @@ UNSUPPORTED_NAMES = {
 that asks for them. Loss names starting with ``Distillation`` are knowledge distillation too."""
 MODES = ("train", "eval", "infer", "export")
 _ALWAYS = ("Global", "Arch.name")
-_EVAL_KEYS = ("DataLoader.Eval.dataset.name",
-              "DataLoader.Eval.sampler.batch_size")
+_EVAL_KEYS = ("DataLoader.Eval.dataset.name", "DataLoader.Eval.sampler")
 _REQUIRED = {
     "train": ("Global.epochs", "Global.output_dir", "Loss.Train", "Optimizer",
-              "DataLoader.Train.dataset.name",
-              "DataLoader.Train.sampler.batch_size"),
+              "DataLoader.Train.dataset.name", "DataLoader.Train.sampler"),
     "eval": _EVAL_KEYS,
     "infer": ("Infer.infer_imgs", "Infer.transforms", "Infer.PostProcess"),
     "export": ("Global.image_shape",),
