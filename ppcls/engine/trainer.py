@@ -43,6 +43,14 @@ class TrainState:
             setattr(self, key, state.get(key, default))
 
 
+def ema_decay(ema_config):
+    """``EMA.decay`` (default 0.9999, PaddleClas's), a number in [0, 1]."""
+    decay = ema_config.get("decay", 0.9999)
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay <= 1:
+        raise ConfigError(f"EMA.decay must be a number in [0, 1], got {decay!r}")
+    return float(decay)
+
+
 def positive_int(value, key):
     """``value`` as an int ≥ 1, or a ConfigError naming ``key``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -123,7 +131,7 @@ class Trainer:
                                                   self.model.parameters())
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
         ema_cfg = config.get("EMA")
-        self.ema = ModelEMA(self.model, ema_cfg.get("decay", 0.9999)) if ema_cfg is not None else None
+        self.ema = ModelEMA(self.model, ema_decay(ema_cfg)) if ema_cfg is not None else None
         self.state = TrainState()
         if glob.get("checkpoints"):
             self._resume(glob["checkpoints"])
