@@ -171,7 +171,8 @@ def losses_of_first_steps(config, steps):
     trainer = Trainer(config)
     trainer.model.train()
     batches = zip(range(steps), trainer.train_loader)
-    return trainer, [trainer.train_step(images, labels, 1, step)["loss"] for step, (images, labels) in batches]
+    return trainer, [trainer.train_step(images, labels, 1, step)["loss"]
+                     for step, (images, labels) in batches]
 
 
 def test_to_static_trains_with_the_losses_of_dygraph(tmp_path, data):

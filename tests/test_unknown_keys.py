@@ -65,7 +65,8 @@ def config(tmp_path_factory):
      "unknown key 'DataLoader.Train.dataset.transform_ops.1.NormalizeImage.scael' (did you mean scale?)"),
     ("dataset", "cls_label_pth", "x",
      "unknown key 'DataLoader.Train.dataset.cls_label_pth' (did you mean cls_label_path?)"),
-    ("sampler", "batch_sise", 4, "unknown key 'DataLoader.Train.sampler.batch_sise' (did you mean batch_size?)"),
+    ("sampler", "batch_sise", 4,
+     "unknown key 'DataLoader.Train.sampler.batch_sise' (did you mean batch_size?)"),
 ])
 def test_data_keys(config, section, key, value, message):
     config = copy.deepcopy(config)
@@ -95,7 +96,8 @@ def test_loss_metric_and_postprocess_keys():
                                           r"\(did you mean epsilon\?\)$"):
         with config_section("Loss.Train"):
             build_loss([{"CELoss": {"weight": 1.0, "epsilom": 0.1}}])
-    with pytest.raises(ConfigError, match=r"^unknown key 'Metric.Eval.0.TopkAcc.top_k' \(did you mean topk\?\)$"):
+    with pytest.raises(ConfigError,
+                       match=r"^unknown key 'Metric.Eval.0.TopkAcc.top_k' \(did you mean topk\?\)$"):
         with config_section("Metric.Eval"):
             build_metrics([{"TopkAcc": {"top_k": [1]}}])
     with pytest.raises(ConfigError, match=r"^unknown key 'PostProcess.top_k' \(did you mean topk\?\)$"):

@@ -7,9 +7,10 @@ A tool does::
     print_config(config)
 
 Overrides follow PaddleClas: ``-o Global.epochs=1 -o
-DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=192``. Every
-problem the user can fix is raised as :class:`ConfigError` with a message that
-names the file, override or key path.
+DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=192``, values read as Python literals
+(:func:`parse_value`). Every problem the user can fix is raised as :class:`ConfigError` with a
+message that names the file, override or key path: a key that no code reads is an error with its
+close matches, and a PaddleClas feature this project does not implement is "not supported".
 """
 import argparse
 import ast
@@ -55,8 +56,8 @@ UNSUPPORTED_KEYS = {
     "Loss.UnLabelLoss": "semi-supervised learning",
 }
 UNSUPPORTED_NAMES = {
-    "Arch.name": {"DistillationModel": "knowledge distillation", "AttentionModel": "knowledge distillation",
-                  "RecModel": "retrieval (feature learning)"},
+    "Arch.name": {"DistillationModel": "knowledge distillation",
+                  "AttentionModel": "knowledge distillation", "RecModel": "retrieval (feature learning)"},
     "Loss": {**dict.fromkeys(("DMLLoss", "AFDLoss", "DistanceLoss"), "knowledge distillation"),
              **dict.fromkeys(("CenterLoss", "ContrastiveLoss", "ContrastiveLoss_XBM", "EmlLoss",
                               "MSMLoss", "NpairsLoss", "TriHardLoss", "TripletLoss", "TripletLossV2",
