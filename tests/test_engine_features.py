@@ -201,3 +201,38 @@ def test_use_dali_without_dali_warns_and_trains(tmp_path, data, records):
     assert isinstance(trainer.train_loader, paddle.io.DataLoader)
     assert trainer.state.global_step == 4
     assert (tmp_path / "output" / "TestTinyMLP" / "latest.pdparams").is_file()
+
+
+@pytest.mark.parametrize("decay", [1.5, -0.1, "0.9", True])
+def test_ema_decay_must_be_in_0_1(tmp_path, data, decay):
+    config = tiny_config(tmp_path, data["train"])
+    config["EMA"] = {"decay": decay}
+    with pytest.raises(ConfigError, match="EMA.decay must be a number in \\[0, 1\\]"):
+        Trainer(config)
+
+
+def test_skipped_batch_skips_its_whole_accumulation_group(tmp_path, data, records):
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(tiny_config(tmp_path / "nan", data["train"], update_freq=2, skip_nan_steps=True))
+    real_loss, calls = trainer.train_loss, []
+
+    def loss_nan_at_first_batch(logits, labels):
+        calls.append(1)
+        values = real_loss(logits, labels)
+        return {k: v * float("nan") for k, v in values.items()} if len(calls) == 1 else values
+
+    trainer.train_loss = loss_nan_at_first_batch
+    trainer.model.train()
+    batches = list(trainer.train_loader)
+    for step, (images, labels) in enumerate(batches):
+        trainer.train_step(images, labels, 1, step)
+    assert trainer.state.global_step == 1 and trainer.lr.last_epoch == 2
+    assert records == ["non-finite loss at epoch 1, iteration 0: step skipped (Global.skip_nan_steps)"]
+    # the same initial weights updated once from batches 2 and 3 alone
+    with paddle.utils.unique_name.guard():
+        reference = Trainer(tiny_config(tmp_path / "ref", data["train"], update_freq=2))
+    reference.model.train()
+    for step, (images, labels) in enumerate(batches[2:]):
+        reference.train_step(images, labels, 1, step)
+    assert reference.state.global_step == 1
+    assert max_difference(weights(trainer.model), weights(reference.model)) < 1e-7
