@@ -41,12 +41,13 @@ class Registry:
         raise ConfigError(
             f"unknown {self.kind} '{name}'.{hint} Registered {self.kind}s: {', '.join(close + rest)}")
 
-    def build(self, name, **kwargs):
-        return self.get(name)(**kwargs)
-
     def create(self, name, params, **extra):
         """Build ``name`` from the config mapping ``params`` (see :func:`construct`)."""
         return construct(self.get(name), params, **extra)
+
+    def build(self, name, **kwargs):
+        """``create(name, kwargs)``: every keyword is a config key."""
+        return self.create(name, kwargs)
 
 
 def _keyword_parameters(constructor):
