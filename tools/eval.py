@@ -6,11 +6,14 @@ import program
 
 from ppcls.data import build_dataloader
 from ppcls.engine import evaluate
+from ppcls.engine.amp import MixedPrecision
+from ppcls.engine.dali import check_use_dali
 from ppcls.engine.setup import check_labels_fit, select_device
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
 from ppcls.utils import dist
 from ppcls.utils.cli import run_cli
+from ppcls.utils.errors import config_section
 
 
 def main():
@@ -19,11 +22,16 @@ def main():
     device = select_device(glob.get("device", "cpu"))
     dist.init_parallel()
     model = program.trained_model(config, "evaluating")
+    check_use_dali(glob.get("use_dali", False))
     loader = build_dataloader(config["DataLoader"], "Eval", device, int(glob.get("seed", 0) or 0))
     check_labels_fit(loader.dataset, int(config["Arch"].get("class_num", 1000)), "DataLoader.Eval.dataset")
-    metrics = build_metrics((config.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
-    evaluate(model, loader, build_loss((config.get("Loss") or {}).get("Eval")), metrics,
-             print_batch_step=int(glob.get("print_batch_step", 10)))
+    with config_section("Metric.Eval"):
+        metrics = build_metrics((config.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}])
+    with config_section("Loss.Eval"):
+        loss = build_loss((config.get("Loss") or {}).get("Eval"))
+    autocast = MixedPrecision(config.get("AMP"), device, training=False).eval_autocast
+    evaluate(model, loader, loss, metrics, print_batch_step=int(glob.get("print_batch_step", 10)),
+             autocast=autocast)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from ppcls.data.image_files import iter_batches, list_images
 from ppcls.engine.setup import select_device
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
-from ppcls.utils.errors import ConfigError, DataError
+from ppcls.utils.errors import ConfigError, DataError, config_section
 
 
 def json_path(save_dir):
@@ -60,7 +60,9 @@ def main():
     model = program.trained_model(config, "predicting")
     ops = create_operators(infer["transforms"], "Infer.transforms")
     batches = iter_batches(paths, ops, infer.get("batch_size", 1))
-    results = predict(model, batches, build_postprocess(infer["PostProcess"]))
+    with config_section("Infer"):
+        postprocess = build_postprocess(infer["PostProcess"])
+    results = predict(model, batches, postprocess)
     if not results:
         raise DataError(f"none of the {len(paths)} file(s) in {infer['infer_imgs']} is a readable "
                         "image")

@@ -33,9 +33,10 @@ from ppcls.data.preprocess import create_operators  # noqa: E402
 from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.cli import run_cli  # noqa: E402
 from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config  # noqa: E402
-from ppcls.utils.errors import ConfigError, PPClsError  # noqa: E402
+from ppcls.utils.errors import ConfigError, PPClsError, UnknownKeyError  # noqa: E402
 from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_model_file,  # noqa: E402
                                          paddle_model_files, program_input_shape)
+from ppcls.utils.registry import construct  # noqa: E402
 
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
@@ -248,7 +249,10 @@ class SavePreLabel:
 
 def build_postprocess(section):
     """``Topk`` (the printed result) and ``SavePreLabel`` when it names a ``save_dir``."""
-    topk = Topk(**section["Topk"])
+    try:
+        topk = construct(Topk, section["Topk"])
+    except UnknownKeyError as err:
+        raise err.within("PostProcess.Topk") from None
     save = (section.get("SavePreLabel") or {}).get("save_dir")
     return topk, (SavePreLabel(save) if save else None)
 

@@ -10,7 +10,7 @@ from ppcls.arch.backbone import MODELS
 from ppcls.arch.backbone.model_zoo.micronet_deploy import PADDLE_ONLY_OPS
 from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS as EXPORT_TARGETS
 from ppcls.arch.backbone.model_zoo.micronet_deploy import prepare_for_export
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 __all__ = ["MODELS", "EXPORT_TARGETS", "PADDLE_ONLY_OPS", "build_model", "prepare_for_export"]
 
@@ -23,4 +23,7 @@ def build_model(arch_config):
     if not arch_config or "name" not in arch_config:
         raise ConfigError("Arch.name is missing: name a registered architecture, e.g. MicroNet_M3")
     kwargs = {k: v for k, v in copy.deepcopy(arch_config).items() if k not in EXPORT_ONLY_KEYS}
-    return MODELS.build(kwargs.pop("name"), **kwargs)
+    try:
+        return MODELS.create(kwargs.pop("name"), kwargs)
+    except UnknownKeyError as err:
+        raise err.within("Arch") from None

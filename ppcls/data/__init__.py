@@ -11,7 +11,7 @@ from ppcls.data.preprocess import OPERATORS, create_operators, transform
 from ppcls.data.preprocess.batch_ops import BATCH_OPERATORS, create_batch_operators
 from ppcls.data.sampler import (SAMPLERS, BatchSampler, DistributedBatchSampler, MultiScaleSampler,
                                 RASampler)
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 __all__ = [
     "build_dataloader", "set_loader_epoch", "mixes_labels", "DATASETS", "SAMPLERS", "OPERATORS",
@@ -39,7 +39,9 @@ def _build(registry, section, path, default_name=None, **extra):
     if name is None:
         raise ConfigError(f"missing config key {path}.name")
     try:
-        return registry.get(name)(**section, **extra)
+        return registry.create(name, section, **extra)
+    except UnknownKeyError as err:
+        raise err.within(path) from None
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     except TypeError as err:

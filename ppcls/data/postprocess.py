@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 from ppcls.utils.registry import Registry
 
 POSTPROCESS = Registry("postprocess")
@@ -92,6 +92,8 @@ def build_postprocess(config):
     params = copy.deepcopy(config)
     name = params.pop("name")
     try:
-        return POSTPROCESS.get(name)(**params)
+        return POSTPROCESS.create(name, params)
+    except UnknownKeyError as err:
+        raise err.within("PostProcess") from None
     except TypeError as err:
         raise ConfigError(f"PostProcess: bad parameters for {name}: {err}") from err

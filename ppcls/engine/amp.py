@@ -12,14 +12,17 @@ from ppcls.utils.errors import ConfigError
 
 
 class MixedPrecision:
-    """``AMP: {use_amp, level: O1|O2, scale_loss, use_dynamic_loss_scaling}``.
+    """``AMP: {use_amp, level: O1|O2, scale_loss, use_dynamic_loss_scaling, use_fp16_test, use_promote}``.
 
-    Disabled when the section is absent or ``use_amp`` is false; needs ``device == "gpu"``.
+    Disabled when the section is absent or null (``-o AMP=None``) or ``use_amp`` is false; training
+    needs ``device == "gpu"`` (``training=False``, evaluation alone, runs float32 elsewhere).
+    ``use_fp16_test`` evaluates under ``auto_cast`` too (always at O2, as in
+    PaddleClas); ``use_promote`` (default True) runs an operator with float32 inputs in float32.
     """
 
-    def __init__(self, config, device):
+    def __init__(self, config, device, training=True):
         config = config or {}
-        self.enabled = bool(config.get("use_amp", False))
+        self.enabled = bool(config.get("use_amp", False)) and (training or device == "gpu")
         self.level = str(config.get("level", "O1")).upper()
         if self.level not in ("O1", "O2"):
             raise ConfigError(f"AMP.level must be O1 or O2, got {self.level}")
@@ -27,8 +30,11 @@ class MixedPrecision:
             raise ConfigError(
                 "AMP needs a GPU (float16): Paddle's CPU kernels have no float16/bfloat16 "
                 f"convolutions and auto_cast is a no-op on {device}. Set AMP.use_amp=False "
-                "(or remove the AMP section) to train in float32 on CPU")
+                "(or -o AMP=None) to train in float32 on CPU")
         self.dtype = "float16"
+        self.use_promote = bool(config.get("use_promote", True))
+        self.eval_enabled = self.enabled and (bool(config.get("use_fp16_test", False))
+                                              or self.level == "O2")
         self.scaler = None
         if self.enabled:
             self.scaler = paddle.amp.GradScaler(
@@ -42,17 +48,27 @@ class MixedPrecision:
         return model, optimizer
 
     def autocast(self):
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return paddle.amp.auto_cast(level=self.level, dtype=self.dtype)
+        """The context of a training forward pass."""
+        return self._autocast(self.enabled)
 
-    def step(self, loss, optimizer):
-        """Backward and optimizer step, through the loss scaler when there is one."""
+    def eval_autocast(self):
+        """The context of an evaluation forward pass (``AMP.use_fp16_test``)."""
+        return self._autocast(self.eval_enabled)
+
+    def _autocast(self, enabled):
+        if not enabled:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level=self.level, dtype=self.dtype, use_promote=self.use_promote)
+
+    def backward(self, loss):
+        """Accumulate the gradients of ``loss``, scaled when there is a loss scaler."""
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def step(self, optimizer):
+        """Apply the accumulated gradients (unscaled, skipped by the scaler if not finite)."""
         if self.scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
         optimizer.clear_grad()

@@ -1,4 +1,6 @@
 """Evaluation over a whole data set, each sample counted once across ranks."""
+import contextlib
+
 import numpy as np
 import paddle
 
@@ -27,22 +29,27 @@ def _mean_over_ranks(meter):
 
 
 @paddle.no_grad()
-def evaluate(model, loader, loss_fn, metrics, epoch=None, print_batch_step=10):
+def evaluate(model, loader, loss_fn, metrics, epoch=None, print_batch_step=10,
+             autocast=contextlib.nullcontext, tag=None):
     """Metrics, then losses, averaged over every sample of ``loader.dataset``.
 
     The first key is the first metric's first value (``top1``): the one ``best_model`` tracks.
     Losses must be batch means; the padding duplicates at the end of a rank's stream are left
-    out of them.
+    out of them. ``autocast()`` is the context of each forward pass (mixed precision);
+    ``tag`` starts the log lines (default ``[Eval][Epoch N]``).
     """
     model.eval()
     per_sample, losses, timer = {}, MeterGroup(), Timer()
-    tag = f"[Eval][Epoch {epoch}]" if epoch is not None else "[Eval]"
+    if tag is None:
+        tag = f"[Eval][Epoch {epoch}]" if epoch is not None else "[Eval]"
     unseen_real = _real_samples_of_rank(len(loader.dataset))
     for step, (images, labels) in enumerate(loader):
         timer.tick()
-        logits = model(images)
+        with autocast():
+            logits = model(images)
         if isinstance(logits, dict):
             logits = logits["logits"]
+        logits = logits.astype("float32")
         real = min(unseen_real, images.shape[0])
         unseen_real -= real
         if loss_fn is not None and real > 0:

@@ -2,7 +2,7 @@
 import paddle
 
 from ppcls.loss.celoss import CELoss, MixCELoss
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 from ppcls.utils.registry import Registry
 
 LOSSES = Registry("loss")
@@ -30,7 +30,7 @@ class CombinedLoss:
     def __init__(self, config_list):
         self.losses = []
         seen = set()
-        for entry in config_list:
+        for position, entry in enumerate(config_list):
             name, params = _parse_entry(entry)
             if name in seen:
                 raise ConfigError(f"loss '{name}' is listed twice in the Loss section")
@@ -38,9 +38,10 @@ class CombinedLoss:
             weight = params.pop("weight", 1.0)
             if not isinstance(weight, (int, float)) or isinstance(weight, bool):
                 raise ConfigError(f"weight of loss '{name}' must be a number, got {weight!r}")
-            func_cls = LOSSES.get(name)
             try:
-                func = func_cls(**params)
+                func = LOSSES.create(name, params)
+            except UnknownKeyError as err:
+                raise err.within(f"{position}.{name}") from None
             except TypeError as exc:
                 raise ConfigError(f"bad parameters for loss '{name}': {exc}") from exc
             self.losses.append((float(weight), func))

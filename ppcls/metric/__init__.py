@@ -6,7 +6,7 @@ duplicate samples before averaging, and batch means (``__call__``).
 import paddle
 
 from ppcls.utils import logger
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 from ppcls.utils.registry import Registry
 
 METRICS = Registry("metric")
@@ -41,18 +41,19 @@ class CombinedMetrics:
     """All metrics of a config section, with their result dicts merged."""
 
     def __init__(self, config_list):
-        self.metrics = [self._build(entry) for entry in config_list]
+        self.metrics = [self._build(position, entry) for position, entry in enumerate(config_list)]
 
     @staticmethod
-    def _build(entry):
+    def _build(position, entry):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise ConfigError(f"each Metric entry must be a mapping with one metric name, got {entry!r}")
         (name, params), = entry.items()
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"parameters of metric '{name}' must be a mapping, got {params!r}")
-        metric_cls = METRICS.get(name)
         try:
-            return metric_cls(**(params or {}))
+            return METRICS.create(name, params or {})
+        except UnknownKeyError as err:
+            raise err.within(f"{position}.{name}") from None
         except TypeError as exc:
             raise ConfigError(f"bad parameters for metric '{name}': {exc}") from exc
 

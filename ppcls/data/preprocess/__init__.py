@@ -8,7 +8,7 @@ from ppcls.data.preprocess.randaugment import RandAugment, RandAugmentV2, RandAu
 from ppcls.data.preprocess.timm_autoaugment import TimmAutoAugment
 from ppcls.data.preprocess.erasing import Cutout, GridMask, HideAndSeek, RandomErasing
 from ppcls.data.preprocess.color import ColorJitter, PCALighting
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 __all__ = [
     "OPERATORS", "create_operators", "transform", "outputs_chw", "parse_scale", "DecodeImage",
@@ -29,7 +29,9 @@ def _create_one(position, entry, where):
     if not isinstance(params, dict):
         raise ConfigError(f"{label}: parameters of {name} must be a mapping or empty")
     try:
-        return OPERATORS.get(name)(**params)
+        return OPERATORS.create(name, params)
+    except UnknownKeyError as err:
+        raise err.within(f"{where}.{position}.{name}") from None
     except ConfigError as err:
         raise ConfigError(f"{label}: {err}") from err
     except TypeError as err:
