@@ -219,7 +219,7 @@ def test_create_batch_operators_checks_class_num_and_parameters():
     assert isinstance(ops[0], MixupOperator) and ops[0].alpha == 0.4
     with pytest.raises(ConfigError, match="class_num 10 differs from Arch.class_num 5"):
         create_batch_operators([{"OpSampler": {"MixupOperator": {"prob": 1, "class_num": 10}}}], 5)
-    with pytest.raises(ConfigError, match="bad parameters for MixupOperator"):
+    with pytest.raises(ConfigError, match=r"unknown key .batch_transform_ops.0.MixupOperator.prob."):
         create_batch_operators([{"MixupOperator": {"prob": 0.5}}], 5)  # prob belongs to OpSampler
     with pytest.raises(ConfigError, match="list"):
         create_batch_operators({"MixupOperator": None}, 5)

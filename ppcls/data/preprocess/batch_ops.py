@@ -11,7 +11,7 @@ from ``Arch.class_num``) is used by the collate step that builds the one-hot row
 import numpy as np
 
 from ppcls.utils import logger
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 from ppcls.utils.registry import Registry
 
 BATCH_OPERATORS = Registry("batch operator")
@@ -188,7 +188,9 @@ def build_batch_operator(name, params, where, class_num=None):
     if name == "OpSampler":
         params["class_num"] = class_num
     try:
-        return BATCH_OPERATORS.get(name)(**params)
+        return BATCH_OPERATORS.create(name, params)
+    except UnknownKeyError as err:
+        raise err.within(where) from None
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from err
     except TypeError as err:
@@ -206,5 +208,5 @@ def create_batch_operators(op_list, class_num=None, where="batch_transform_ops")
         (name, params), = entry.items()
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"{where} entry {position}: parameters of {name} must be a mapping")
-        ops.append(build_batch_operator(name, params, f"{where} entry {position} ({name})", class_num))
+        ops.append(build_batch_operator(name, params, f"{where}.{position}.{name}", class_num))
     return ops
