@@ -76,7 +76,7 @@ def test_paddleclas_config_trains_and_evaluates(path, lists, tmp_path):
     assert result.returncode == 0, log[-3000:]
     losses = [float(v) for v in re.findall(rf"\[Train\]\[Epoch 1/1\]\[Avg\].*?loss: ({NUMBER})", log)]
     assert len(losses) == 1 and math.isfinite(losses[0]) and losses[0] > 0, log[-3000:]
-    evaluations = eval_averages(log)
+    evaluations = eval_averages(log, tag=r"\[Eval\]\[Epoch 1\]")
     assert evaluations, log[-3000:]
     assert 0.0 <= evaluations[0]["top1"] <= evaluations[0]["top5"] <= 1.0
     for part in ("pdparams", "pdopt", "pdstates"):
