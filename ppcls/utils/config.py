@@ -28,7 +28,7 @@ GLOBAL_KEYS = ("checkpoints", "pretrained_model", "output_dir", "device",
                "use_visualdl", "image_shape", "save_inference_dir", "seed",
                "to_static", "use_dali", "skip_nan_steps", "distributed",
                "max_steps", "eval_mode", "use_multilabel", "export_fuse", "export_target",
-               "export_onnx")
+               "export_onnx", "overwrite")
 MODES = ("train", "eval", "infer", "export")
 _ALWAYS = ("Global", "Arch.name")
 _EVAL_KEYS = ("DataLoader.Eval.dataset.name",
