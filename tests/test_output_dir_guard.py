@@ -28,7 +28,8 @@ def first_run(tmp_path_factory):
 def test_a_second_fresh_run_is_refused_and_changes_nothing(first_run):
     base, config, folder = first_run
     before = snapshot(base / "out")
-    assert {f"MicroNet_M0/{name}" for name in ("latest.pdparams", "epoch_2.pdstates", "train.log")} <= set(before)
+    expected = ("latest.pdparams", "epoch_2.pdstates", "train.log")
+    assert {f"MicroNet_M0/{name}" for name in expected} <= set(before)
     result = run_tool("train", config)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
@@ -72,7 +73,8 @@ def test_overwrite_replaces_the_other_runs_checkpoints(first_run, tmp_path):
     result = run_tool("train", config, f"Global.output_dir={tmp_path / 'out'}", "Global.epochs=1",
                       "Optimizer.lr.warmup_epoch=0", "Global.overwrite=True")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Global.overwrite: removing the checkpoints of another run in {copy}: best_model.pdopt" in result.stdout
+    assert (f"Global.overwrite: removing the checkpoints of another run in {copy}: best_model.pdopt"
+            in result.stdout)
     # only this one-epoch run's checkpoints are left: epoch_2 of the other run is gone
     names = sorted(p.name for p in copy.iterdir() if p.name != "train.log")
     assert names == sorted(f"{prefix}.{ext}" for prefix in ("best_model", "epoch_1", "latest")

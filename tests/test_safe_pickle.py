@@ -42,8 +42,10 @@ def assert_same(expected, got):
 def _trained_parts():
     """A small model and an AdamW (multi-precision master weights) with a warm-up schedule, one step in."""
     paddle.seed(3)
-    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.BatchNorm2D(4), paddle.nn.Linear(6, 2))
-    schedule = paddle.optimizer.lr.LinearWarmup(paddle.optimizer.lr.CosineAnnealingDecay(0.1, 10), 2, 0.0, 0.1)
+    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.BatchNorm2D(4),
+                                 paddle.nn.Linear(6, 2))
+    cosine = paddle.optimizer.lr.CosineAnnealingDecay(0.1, 10)
+    schedule = paddle.optimizer.lr.LinearWarmup(cosine, 2, 0.0, 0.1)
     optimizer = paddle.optimizer.AdamW(learning_rate=schedule, parameters=model.parameters(),
                                        multi_precision=True)
     model(paddle.randn([2, 3, 8, 8])).mean().backward()
@@ -140,7 +142,8 @@ def test_safetensors_weights_give_the_logits_of_the_pdparams(tmp_path):
     assert load_weights(from_safetensors, str(tmp_path / "s")) == str(tmp_path / "s.safetensors")
     np.testing.assert_array_equal(_logits(from_safetensors), _logits(from_pdparams))
     np.testing.assert_array_equal(_logits(from_safetensors), _logits(source))
-    via_arch = build_model({"name": "MicroNet_M0", "class_num": 7, "pretrained": str(tmp_path / "s.safetensors")})
+    via_arch = build_model({"name": "MicroNet_M0", "class_num": 7,
+                            "pretrained": str(tmp_path / "s.safetensors")})
     np.testing.assert_array_equal(_logits(via_arch), _logits(source))
 
 
@@ -200,3 +203,11 @@ def test_paddleclas_pdopt_of_two_optimizers_is_refused(tmp_path):
     paddle.save([optimizer.state_dict()] * 2, prefix + ".pdopt")
     with pytest.raises(WeightsError, match=rf"{prefix}\.pdopt holds the states of 2 optimizers"):
         load_checkpoint(prefix)
+
+
+def test_a_best_model_this_project_wrote_since_is_not_taken_for_paddleclas_record(tmp_path):
+    model, optimizer = _trained_parts()
+    _paddleclas_save(str(tmp_path / "epoch_2"), model.state_dict(), optimizer.state_dict(),
+                     {"metric": 0.5, "epoch": 2})
+    (tmp_path / "best_model.pdstates").write_text('{"epoch": 1, "best_metric": 0.9}')
+    assert load_checkpoint(str(tmp_path / "epoch_2"))[1]["best_metric"] == 0.5

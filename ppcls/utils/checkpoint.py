@@ -148,7 +148,6 @@ def load_checkpoint(prefix):
     return parts, states
 
 
-
 def _load_paddleclas_checkpoint(prefix, raw_states):
     """A checkpoint PaddleClas 2.6 saved, as ``(parts, states)`` of :func:`save_checkpoint`.
 
@@ -158,20 +157,17 @@ def _load_paddleclas_checkpoint(prefix, raw_states):
     beside the checkpoint when that file records an epoch up to the checkpoint's.
     """
     progress = _paddleclas_states(raw_states, f"{prefix}.pdstates")
-    has_ema = os.path.exists(f"{prefix}.pdema")
-    weights = load_paddle_pickle(read_file(f"{prefix}.pdparams"), f"{prefix}.pdparams")
-    parts = {"pdparams": weights, "pdema": None}
-    if has_ema:
-        parts = {"pdparams": load_paddle_pickle(read_file(f"{prefix}.pdema"), f"{prefix}.pdema"),
-                 "pdema": weights}
-    optimizer = _single_optimizer_state(
-        load_paddle_pickle(read_file(f"{prefix}.pdopt"), f"{prefix}.pdopt"), f"{prefix}.pdopt")
-    lr_state = optimizer.get("LR_Scheduler") or {}
-    parts["pdopt"] = {"optimizer": optimizer, "lr": lr_state}
+    files = {"pdparams": f"{prefix}.pdparams", "pdopt": f"{prefix}.pdopt"}
+    if os.path.exists(f"{prefix}.pdema"):  # PaddleClas 2.6 with EMA: .pdparams holds the EMA weights
+        files.update(pdparams=f"{prefix}.pdema", pdema=f"{prefix}.pdparams")
+    parts = {name: load_paddle_pickle(read_file(path), path) for name, path in files.items()}
+    parts["pdopt"] = _single_optimizer_state(parts["pdopt"], files["pdopt"])
+    lr_state = parts["pdopt"].get("LR_Scheduler") or {}
+    parts["pdopt"] = {"optimizer": parts["pdopt"], "lr": lr_state}
     best = _paddleclas_best(prefix, progress)
     states = {"epoch": progress["epoch"], "global_step": int(lr_state.get("last_epoch", 0)),
               "best_metric": best["metric"], "best_epoch": best["epoch"]}
-    return {k: v for k, v in parts.items() if v is not None}, states
+    return parts, states
 
 
 def _paddleclas_states(raw, source):
@@ -187,11 +183,13 @@ def _paddleclas_states(raw, source):
 def _paddleclas_best(prefix, progress):
     """The best ``{"metric", "epoch"}`` up to the checkpoint's epoch (see the caller)."""
     best_path = os.path.join(os.path.dirname(prefix), "best_model.pdstates")
-    if os.path.abspath(best_path) != os.path.abspath(f"{prefix}.pdstates") and os.path.exists(best_path):
-        best = _paddleclas_states(read_file(best_path), best_path)
-        if best["epoch"] <= progress["epoch"]:
-            return best
-    return progress
+    if os.path.abspath(best_path) == os.path.abspath(f"{prefix}.pdstates") or not os.path.exists(best_path):
+        return progress
+    raw = read_file(best_path)
+    if not raw.startswith(PICKLE_START):  # a best_model this project wrote since: not PaddleClas's record
+        return progress
+    best = _paddleclas_states(raw, best_path)
+    return best if best["epoch"] <= progress["epoch"] else progress
 
 
 def _single_optimizer_state(state, source):
