@@ -17,7 +17,7 @@ venv: $(PY)
 quickstart: $(PY)
 	$(PIP) -r requirements.txt scikit-learn
 	$(PY) tools/prepare_quick_start_data.py --out dataset/digits
-	$(PY) tools/train.py -c $(QS_CONFIG)
+	$(PY) tools/train.py -c $(QS_CONFIG) -o Global.overwrite=True
 	$(PY) tools/eval.py -c $(QS_CONFIG) -o Global.pretrained_model=output/quick_start/MicroNet_M0/best_model
 	$(PY) tools/export_model.py -c $(QS_CONFIG) -o Global.pretrained_model=output/quick_start/MicroNet_M0/best_model -o Global.save_inference_dir=inference/quick_start
 	$(PY) deploy/python/predict_cls.py -c deploy/configs/inference_quick_start.yaml -o Global.infer_imgs=dataset/digits/samples/digit_7.png

@@ -10,7 +10,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from ppcls.engine.setup import run_dir  # noqa: E402
+from ppcls.engine.setup import claim_run_dir, run_dir  # noqa: E402
 from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.config import get_config, parse_args, print_config  # noqa: E402
 from ppcls.utils.errors import ConfigError  # noqa: E402
@@ -31,6 +31,8 @@ def load(description, mode, log_name=None):
     """Parse ``-c``/``-o``, load and check the config for ``mode``, start the logger."""
     args = parse_args(description)
     config = get_config(args.config, args.override, mode=mode)
+    if mode == "train":
+        claim_run_dir(config)
     log_file = os.path.join(_make_run_dir(config), log_name) if log_name else None
     logger.init_logger(log_file, all_ranks=os.environ.get("PPCLS_LOG_ALL_RANKS") == "1")
     print_config(config)

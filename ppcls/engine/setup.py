@@ -1,14 +1,17 @@
-"""Process set-up shared by every tool: device, seeds, logging."""
+"""Process set-up shared by every tool: device, seeds, logging, the run folder."""
 import os
 import random
 
 import numpy as np
 import paddle
 
-from ppcls.utils import logger
+from ppcls.utils import dist, logger
 from ppcls.utils.errors import ConfigError
 
 DEVICES = ("cpu", "gpu")
+CHECKPOINT_SUFFIXES = (".pdparams", ".pdopt", ".pdema", ".pdstates", ".pdparams.pending",
+                       ".pdopt.pending", ".pdema.pending", ".pdstates.pending")
+"""Files that make a folder hold a run's checkpoints (pending: parts of an unfinished save)."""
 
 
 def select_device(requested):
@@ -48,3 +51,64 @@ def check_labels_fit(dataset, class_num, where):
         source = getattr(dataset, "cls_label_path", where)
         raise ConfigError(f"{source} has label {largest} but Arch.class_num is {class_num}: "
                           "set Arch.class_num to the number of classes of the data")
+
+
+def checkpoint_files(folder):
+    """The checkpoint files in ``folder`` and in PaddleClas's ``best_model/`` inside it, sorted."""
+    found = []
+    for sub in ("", "best_model"):
+        directory = os.path.join(folder, sub)
+        if os.path.isdir(directory):
+            found += [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+                      if name.endswith(CHECKPOINT_SUFFIXES)
+                      and os.path.isfile(os.path.join(directory, name))]
+    return found
+
+
+def _resumes_into(config, folder):
+    """True when ``Global.checkpoints`` names a checkpoint inside ``folder``."""
+    checkpoints = config["Global"].get("checkpoints")
+    return bool(checkpoints) and (os.path.realpath(os.path.dirname(str(checkpoints)))
+                                  == os.path.realpath(folder))
+
+
+def _refusal(folder, files):
+    """The message that stops a fresh run from overwriting ``files`` of another run."""
+    names = [os.path.relpath(path, folder) for path in files]
+    shown = ", ".join(names[:6]) + (f" … ({len(names)} files)" if len(names) > 6 else "")
+    prefixes = [name[:-len(".pdstates")] for name in names if name.endswith(".pdstates")]
+    resume = os.path.join(folder, "latest" if "latest" in prefixes else (prefixes or ["<prefix>"])[0])
+    return (f"Global.output_dir: {folder} holds checkpoints of another run ({shown}); a fresh run "
+            f"would overwrite them, so nothing was done. Resume that run with "
+            f"-o Global.checkpoints={resume}, train into another folder with "
+            f"-o Global.output_dir=<new folder>, or replace them with -o Global.overwrite=True")
+
+
+def claim_run_dir(config):
+    """Stop a fresh training run before any work if its run folder holds another run's checkpoints.
+
+    The folder is ``Global.output_dir/<Arch.name>``; a run resuming a checkpoint inside it
+    (``Global.checkpoints``) is that run's continuation and may write there. With
+    ``Global.overwrite: True`` the other run's checkpoint files are removed instead. Rank 0
+    decides (only rank 0 writes) and every rank stops with it. Call it before anything writes
+    into the folder, the log included.
+    """
+    folder = run_dir(config)
+    overwrite = config["Global"].get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"Global.overwrite must be True or False, got {overwrite!r}")
+    files = []
+    if dist.is_main() and not _resumes_into(config, folder):
+        files = checkpoint_files(folder)
+    if files and overwrite:
+        logger.warning("Global.overwrite: removing the checkpoints of another run in %s: %s",
+                       folder, ", ".join(os.path.relpath(f, folder) for f in files))
+        for path in files:
+            os.remove(path)
+        files = []
+    dist.init_parallel()
+    if dist.all_reduce_max(1.0 if files else 0.0) > 0:
+        if files:
+            raise ConfigError(_refusal(folder, files))
+        raise ConfigError(f"Global.output_dir: rank 0 found checkpoints of another run in {folder} "
+                          "(see its log); nothing was done")

@@ -17,22 +17,34 @@ the pending parts are renamed after it. So:
 * a kill after the commit leaves a ``.pdstates`` whose checksums name the pending files, and
   :func:`load_checkpoint` finishes the renames.
 
-``.pdstates`` is JSON, so reading progress never unpickles anything.
+``.pdstates`` is JSON, so reading progress never unpickles anything; the other parts are read
+by the restricted unpickler of :mod:`ppcls.utils.safe_pickle`.
+
+:func:`load_checkpoint` also reads checkpoints PaddleClas 2.6 wrote (``save_model`` in its
+``ppcls/utils/save_load.py``): ``paddle.save`` files without checksums, a pickled
+``.pdstates`` ``{"metric": ..., "epoch": ...}``, a ``.pdopt`` holding a *list* of optimizer
+states (each with its ``LR_Scheduler`` state), and with EMA on, the EMA weights in ``.pdparams``
+and the trained weights in ``.pdema``. They are returned in this module's layout.
 """
 import io
 import json
 import os
 import zlib
 
+import numpy as np
 import paddle
 
 from ppcls.utils import logger
 from ppcls.utils.errors import WeightsError
+from ppcls.utils.safe_pickle import load_paddle_pickle, read_file
 
 PARTS = ("pdparams", "pdopt", "pdema")
+PICKLE_START = b"\x80"
+"""The first byte of a pickle of protocol 2 or later (a JSON ``.pdstates`` starts with ``{``)."""
 
 
 def _serialize(obj):
+    """The bytes ``paddle.save`` writes for ``obj``."""
     buffer = io.BytesIO()
     paddle.save(obj, buffer)
     return buffer.getvalue()
@@ -114,18 +126,79 @@ def _read_part(path, crc):
 
 
 def load_checkpoint(prefix):
-    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(parts, states)``.
+    """Read a checkpoint written by :func:`save_checkpoint` or by PaddleClas 2.6; returns
+    ``(parts, states)`` in this module's layout.
 
-    Raises a WeightsError naming the file when a part is missing or does not belong to the
-    ``.pdstates`` file.
+    Raises a WeightsError naming the file when a part is missing, does not belong to the
+    ``.pdstates`` file, or references anything but arrays and plain containers.
     """
     if prefix.endswith(".pdparams"):
         prefix = prefix[: -len(".pdparams")]
-    try:
-        states = json.loads(_read(f"{prefix}.pdstates"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"{prefix}.pdstates is unreadable ({exc})") from None
-    parts = {name: paddle.load(io.BytesIO(_read_part(f"{prefix}.{name}", crc)))
-             for name, crc in states.get("checksums", {}).items()}
+    raw_states = _read(f"{prefix}.pdstates")
+    if raw_states.startswith(PICKLE_START):
+        parts, states = _load_paddleclas_checkpoint(prefix, raw_states)
+    else:
+        try:
+            states = json.loads(raw_states)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WeightsError(f"{prefix}.pdstates is unreadable ({exc})") from None
+        parts = {name: load_paddle_pickle(_read_part(f"{prefix}.{name}", crc), f"{prefix}.{name}")
+                 for name, crc in states.get("checksums", {}).items()}
     logger.info("loaded checkpoint %s (epoch %s)", prefix, states.get("epoch"))
     return parts, states
+
+
+def _load_paddleclas_checkpoint(prefix, raw_states):
+    """A checkpoint PaddleClas 2.6 saved, as ``(parts, states)`` of :func:`save_checkpoint`.
+
+    PaddleClas 2.6 resumes with the best metric reset to 0 (and earlier releases with the
+    checkpoint's own epoch accuracy), so its first evaluation after a resume replaces
+    ``best_model`` even when it is worse. Here the best is read from ``best_model.pdstates``
+    beside the checkpoint when that file records an epoch up to the checkpoint's.
+    """
+    progress = _paddleclas_states(raw_states, f"{prefix}.pdstates")
+    files = {"pdparams": f"{prefix}.pdparams", "pdopt": f"{prefix}.pdopt"}
+    if os.path.exists(f"{prefix}.pdema"):  # PaddleClas 2.6 with EMA: .pdparams holds the EMA weights
+        files.update(pdparams=f"{prefix}.pdema", pdema=f"{prefix}.pdparams")
+    parts = {name: load_paddle_pickle(read_file(path), path) for name, path in files.items()}
+    parts["pdopt"] = _single_optimizer_state(parts["pdopt"], files["pdopt"])
+    lr_state = parts["pdopt"].get("LR_Scheduler") or {}
+    parts["pdopt"] = {"optimizer": parts["pdopt"], "lr": lr_state}
+    best = _paddleclas_best(prefix, progress)
+    states = {"epoch": progress["epoch"], "global_step": int(lr_state.get("last_epoch", 0)),
+              "best_metric": best["metric"], "best_epoch": best["epoch"]}
+    return parts, states
+
+
+def _paddleclas_states(raw, source):
+    """``{"metric": float, "epoch": int}`` from a pickled PaddleClas ``.pdstates``."""
+    states = load_paddle_pickle(raw, source)
+    try:
+        return {"metric": float(np.asarray(states["metric"])), "epoch": int(np.asarray(states["epoch"]))}
+    except (TypeError, KeyError, ValueError):
+        raise WeightsError(f"{source}: expected PaddleClas's {{'metric': number, 'epoch': number}}, "
+                           f"found {states!r:.200}") from None
+
+
+def _paddleclas_best(prefix, progress):
+    """The best ``{"metric", "epoch"}`` up to the checkpoint's epoch (see the caller)."""
+    best_path = os.path.join(os.path.dirname(prefix), "best_model.pdstates")
+    if os.path.abspath(best_path) == os.path.abspath(f"{prefix}.pdstates") or not os.path.exists(best_path):
+        return progress
+    raw = read_file(best_path)
+    if not raw.startswith(PICKLE_START):  # a best_model this project wrote since: not PaddleClas's record
+        return progress
+    best = _paddleclas_states(raw, best_path)
+    return best if best["epoch"] <= progress["epoch"] else progress
+
+
+def _single_optimizer_state(state, source):
+    """The one optimizer state in PaddleClas's ``[opt.state_dict() for opt in optimizers]``."""
+    if isinstance(state, list):
+        if len(state) != 1:
+            raise WeightsError(f"{source} holds the states of {len(state)} optimizers; "
+                               "this trainer has one")
+        state = state[0]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{source}: expected an optimizer state dict, found {type(state).__name__}")
+    return state

@@ -27,7 +27,7 @@ GLOBAL_KEYS = ("checkpoints", "pretrained_model", "output_dir", "device",
                "start_eval_epoch", "epochs", "print_batch_step", "update_freq",
                "use_visualdl", "image_shape", "save_inference_dir", "seed",
                "to_static", "use_dali", "skip_nan_steps", "eval_mode", "use_multilabel",
-               "export_fuse", "export_target", "export_onnx")
+               "export_fuse", "export_target", "export_onnx", "overwrite")
 MODE_SECTIONS = ("Train", "Eval")
 SCHEMA = {
     "Global": GLOBAL_KEYS,

@@ -3,19 +3,19 @@
 A zip-format checkpoint (torch >= 1.6) holds ``<prefix>/data.pkl``, a pickle of the state dict
 whose tensors refer to storages by persistent id, and one raw file ``<prefix>/data/<key>`` per
 storage (little-endian unless a ``<prefix>/byteorder`` record says ``big``). The pickle is
-read by an unpickler that resolves only the handful of globals a state dict needs
-(``OrderedDict``, the tensor rebuild functions, the storage types); any other global —
-``os.system``, ``builtins.eval``, ... — is refused before it is called, so nothing in the file
-is ever executed.
+read by the project's restricted unpickler (:mod:`ppcls.utils.safe_pickle`) with the handful
+of globals a state dict needs (``OrderedDict``, the tensor rebuild functions, the storage
+types); any other global — ``os.system``, ``builtins.eval``, ... — is refused before it is
+called, so nothing in the file is ever executed.
 """
 import collections
 import os
-import pickle
 import zipfile
 
 import numpy as np
 
 from ppcls.utils.errors import WeightsError
+from ppcls.utils.safe_pickle import RestrictedUnpickler
 
 STORAGE_DTYPES = {
     "DoubleStorage": np.float64,
@@ -110,26 +110,17 @@ def _allowed_globals():
     return allowed
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _TorchUnpickler(RestrictedUnpickler):
     """Unpickles ``data.pkl``: allow-listed globals only, storages from the zip archive."""
 
     ALLOWED = _allowed_globals()
 
     def __init__(self, file, archive, prefix, source):
-        super().__init__(file)
+        super().__init__(file, source, self.ALLOWED, what="PyTorch weights")
         self._archive = archive
         self._prefix = prefix
-        self._source = source
         self._byteorder = _byteorder(archive, prefix)
         self._storages = {}
-
-    def find_class(self, module, name):
-        try:
-            return self.ALLOWED[(module, name)]
-        except KeyError:
-            raise WeightsError(
-                f"refusing to load {self._source}: the pickle references {module}.{name}; "
-                "only tensors, dicts and plain containers are allowed") from None
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
@@ -176,7 +167,7 @@ def _unpickle_archive(path):
         with zipfile.ZipFile(path) as archive:
             prefix = _archive_prefix(archive, path)
             with archive.open(f"{prefix}/data.pkl") as file:
-                return _RestrictedUnpickler(file, archive, prefix, path).load()
+                return _TorchUnpickler(file, archive, prefix, path).load()
     except WeightsError:
         raise
     except Exception as exc:

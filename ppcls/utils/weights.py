@@ -1,4 +1,9 @@
-"""Loading weights into a model: strictly, with errors that name keys and shapes."""
+"""Loading weights into a model: strictly, with errors that name keys and shapes.
+
+A weights file is a ``paddle.save`` state dict (``.pdparams``, read by the restricted
+unpickler of :mod:`ppcls.utils.safe_pickle`: nothing in it is run) or a ``.safetensors`` file
+(tensors only, no code by design).
+"""
 import os
 import urllib.request
 
@@ -7,17 +12,41 @@ import paddle
 
 from ppcls.utils import logger
 from ppcls.utils.errors import WeightsError
+from ppcls.utils.safe_pickle import load_paddle_file
+
+WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
+"""The suffixes tried after a weights path given without one, in this order."""
 
 WEIGHTS_HOME = os.path.expanduser(os.environ.get("PPCLS_WEIGHTS_HOME", "~/.paddleclas/weights"))
 """Where ``pretrained=True`` looks for (and downloads) released weights."""
 
 
 def resolve_weights_path(path):
-    """``path`` itself or ``path + '.pdparams'``, whichever exists; otherwise a WeightsError."""
-    for candidate in (path, path + ".pdparams"):
+    """``path`` itself, or ``path`` + the first of WEIGHT_SUFFIXES that exists; else a WeightsError."""
+    for candidate in (path, *(path + suffix for suffix in WEIGHT_SUFFIXES)):
         if os.path.isfile(candidate):
             return candidate
-    raise WeightsError(f"weights file not found: {path} (also tried {path}.pdparams)")
+    tried = " or ".join(path + suffix for suffix in WEIGHT_SUFFIXES)
+    raise WeightsError(f"weights file not found: {path} (also tried {tried})")
+
+
+def read_safetensors(path):
+    """A ``.safetensors`` file as ``{name: numpy array}``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from None
+
+
+def read_weights(path):
+    """The state dict stored at ``path``: ``.safetensors`` by suffix, else a ``paddle.save`` file."""
+    state = read_safetensors(path) if path.endswith(".safetensors") else load_paddle_file(path)
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state
 
 
 def fetch_released_weights(url):
@@ -94,21 +123,17 @@ def load_state_dict(model, state, source="weights"):
 
 
 def load_weights(model, path):
-    """Load a ``.pdparams`` file (path with or without the suffix) into ``model`` strictly."""
+    """Load a ``.pdparams`` or ``.safetensors`` file (path with or without the suffix) into
+    ``model`` strictly."""
     path = resolve_weights_path(path)
-    try:
-        state = paddle.load(path)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable .pdparams file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
-    load_state_dict(model, state, source=path)
+    load_state_dict(model, read_weights(path), source=path)
     logger.info("loaded weights from %s", path)
     return path
 
 
 def load_pretrained(model, pretrained, url):
-    """Builders' ``pretrained`` argument: False, a local path, or True for the released file."""
+    """Builders' ``pretrained`` argument: False, a local path (``.pdparams`` or ``.safetensors``),
+    or True for the released file."""
     if pretrained is False or pretrained is None:
         return None
     path = fetch_released_weights(url) if pretrained is True else str(pretrained)
