@@ -178,7 +178,7 @@ def test_optimizer_config_errors():
     with pytest.raises(ConfigError, match="L2"):
         build_optimizer({"name": "Momentum", "momentum": 0.9, "lr": 0.1,
                          "regularizer": {"name": "L3", "coeff": 1e-4}}, 1, 1, params)
-    with pytest.raises(ConfigError, match="Momentum"):
+    with pytest.raises(ConfigError, match="Optimizer.momentun.*did you mean momentum"):
         build_optimizer({"name": "Momentum", "momentun": 0.9, "lr": 0.1}, 1, 1, params)
 
 

@@ -1,8 +1,7 @@
 """Config keys checked by name: unknown, missing and non-numeric values become ``ConfigError``."""
-import difflib
 import inspect
 
-from ppcls.utils.errors import ConfigError
+from ppcls.utils.errors import ConfigError, UnknownKeyError
 
 
 def as_float(key, value):
@@ -16,20 +15,19 @@ def as_float(key, value):
 
 
 def construct(cls, section, fixed, params):
-    """Return ``cls(**fixed, **params)`` after checking ``params`` against the signature of ``cls``.
+    """Return ``cls(**fixed, **params)``, where ``params`` are the keys of the config ``section``.
 
-    ``section`` is the config path of ``params`` (e.g. ``Optimizer.lr``): an unknown key is reported
-    as ``section.key`` with close matches, a missing required key as ``section.key is required``.
+    A key ``cls`` does not take from the config (``fixed`` ones are set by the code) is an
+    :class:`UnknownKeyError` naming ``section.key`` and its close matches; a missing required
+    key is reported as ``section.key is required``.
     """
-    signature = inspect.signature(cls)
-    accepted = [name for name in signature.parameters if name not in fixed]
-    for key in params:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.6)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown key {section}.{key} for '{cls.__name__}'.{hint} "
-                              f"Accepted keys: {', '.join(accepted)}")
-    for name, parameter in signature.parameters.items():
-        if parameter.default is inspect.Parameter.empty and name not in fixed and name not in params:
-            raise ConfigError(f"{section}.{name} is required for '{cls.__name__}'")
+    parameters = inspect.signature(cls).parameters
+    expected = [name for name in parameters if name not in fixed]
+    unknown = [key for key in params if key not in expected]
+    if unknown:
+        raise UnknownKeyError(f"{section}.{unknown[0]}", expected)
+    missing = [name for name in expected if name not in params
+               and parameters[name].default is inspect.Parameter.empty]
+    if missing:
+        raise ConfigError(f"{section}.{missing[0]} is required for '{cls.__name__}'")
     return cls(**fixed, **params)
