@@ -140,8 +140,8 @@ def test_amp_none_override_trains_on_cpu(micronet_config):
     assert "AMP : None" in result.stdout
 
 
-def test_misspelt_operator_parameter_override_names_the_full_path(micronet_config):
-    result = run_tool("train", "-c", str(micronet_config), "-o", "AMP=None",
+def test_misspelt_operator_parameter_override_names_the_full_path(micronet_config, tmp_path):
+    result = run_tool("train", "-c", str(micronet_config), "-o", "AMP=None", "-o", f"Global.output_dir={tmp_path}",
                       "-o", "DataLoader.Train.dataset.transform_ops.1.NormalizeImage.sacle=1.0")
     assert_user_error(result, "unknown key 'DataLoader.Train.dataset.transform_ops.1.NormalizeImage.sacle' "
                               "(did you mean scale?)")
