@@ -10,9 +10,10 @@ import pytest
 
 from ppcls.arch import build_model
 from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
-from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
+from ppcls.arch.export import TARGETS, prepare_for_export
 from ppcls.utils.weights import load_state_dict
 from tests.conftest import ROOT
+from tests.kernels import kernels_build
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import common  # noqa: E402
@@ -36,24 +37,14 @@ def check_timing(row, repeats):
     assert len(row["rounds_ms"]) == repeats and all(v > 0 for v in row["rounds_ms"])
 
 
-def builds(loader):
-    """Whether the fused operators of ``loader`` (ppcls.arch.ops) build here."""
-    from ppcls.utils.errors import PPClsError
-    try:
-        loader()
-    except PPClsError:
-        return False
-    return True
-
-
 def fused_ops_build():
     from ppcls.arch.ops import load_fused_ops
-    return builds(load_fused_ops)
+    return kernels_build(load_fused_ops)
 
 
 def onnxruntime_ops_build():
     from ppcls.arch.ops import load_onnxruntime_ops
-    return builds(load_onnxruntime_ops)
+    return kernels_build(load_onnxruntime_ops)
 
 
 def expected_latency_rows(with_peer):

@@ -24,6 +24,7 @@ from ppcls.utils.config import load_config
 from ppcls.utils.errors import ConfigError
 from ppcls.utils.weights import load_weights
 from tests.conftest import ROOT, SHARED_DATA
+from tests.kernels import build_kernels, kernels_build
 
 QUICK_START = "ppcls/configs/quick_start/MicroNet_M0.yaml"
 IMAGENET = "ppcls/configs/ImageNet/MicroNet/MicroNet_M0.yaml"
@@ -344,11 +345,7 @@ def test_fused_cpu_export_predicts_the_same(work, quick_start_weights, digit_fol
     """Global.export_target=paddle_cpu: the predictor loads the fused operators before Paddle
     Inference reads the program, and classifies like the stock export."""
     from ppcls.arch.ops import load_fused_ops
-    from ppcls.utils.errors import PPClsError
-    try:
-        load_fused_ops()
-    except PPClsError as err:
-        pytest.skip(f"the fused operators cannot be built here: {err}")
+    build_kernels(load_fused_ops)
     model_dir = work / "qs_fused"
     run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Global.export_target=paddle_cpu",
              "-o", "Global.export_onnx=False", "-o", f"Global.pretrained_model={quick_start_weights}",
@@ -413,19 +410,16 @@ def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work
 
     from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
     from ppcls.arch.ops import load_onnxruntime_ops
-    from ppcls.utils.errors import PPClsError
     path = work / "m0_inference" / "inference.onnx"
     model = onnx.load(str(path))
     nodes = [node.op_type for node in model.graph.node if node.domain == "ppcls"]
     layers = [layer for layer in m0[0].sublayers() if isinstance(layer, DynamicShiftMax)]
     assert sorted(nodes) == sorted(f"DynamicShiftMaxK{layer.branches}" for layer in layers)
     assert {function.name for function in model.functions} == set(nodes)
-    try:
-        load_onnxruntime_ops()
-    except PPClsError:  # no compiler here: the predictor said so and ran the definitions
-        assert "could not build the ONNX Runtime operators" in m0_runs["onnx"].stdout
-    else:
+    if kernels_build(load_onnxruntime_ops):
         assert f"ONNX Runtime runs the fused nodes of {path} with " in m0_runs["onnx"].stdout
+    else:  # no compiler here: the predictor said so and ran the definitions
+        assert "could not build the ONNX Runtime operators" in m0_runs["onnx"].stdout
     batch = np.random.default_rng(4).standard_normal((2, 3, 224, 224)).astype(np.float32)
     stock = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = stock.run(None, {stock.get_inputs()[0].name: batch})[0]
@@ -436,6 +430,7 @@ def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m
     """No C++ compiler and an empty operator folder: a warning names what failed, and the
     predictions are those of the run with the kernels."""
     env = dict(os.environ, CXX=str(work / "no-such-compiler"), PPCLS_OPS_DIR=str(work / "no-ops"))
+    env.pop("PPCLS_REQUIRE_OPS", None)
     done = subprocess.run(
         [sys.executable, "deploy/python/predict_cls.py", "-c", DEPLOY_IMAGENET,
          "-o", f"Global.inference_model_dir={work / 'm0_inference'}", "-o", f"Global.infer_imgs={m0_folder}"],
@@ -448,3 +443,18 @@ def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m
     for name, record in records.items():
         assert record["class_ids"] == reference[name]["class_ids"]
         np.testing.assert_allclose(record["scores"], reference[name]["scores"], atol=SCORE_TOL)
+
+
+def test_onnx_predictor_requiring_the_kernels_stops_without_them(work, m0_runs, m0_folder):
+    """PPCLS_REQUIRE_OPS=1 (CI) and no C++ compiler: the predictor stops with the reason instead of
+    falling back to the stock-operator definitions."""
+    env = dict(os.environ, CXX=str(work / "no-such-compiler"), PPCLS_OPS_DIR=str(work / "no-ops-required"),
+               PPCLS_REQUIRE_OPS="1")
+    done = subprocess.run(
+        [sys.executable, "deploy/python/predict_cls.py", "-c", DEPLOY_IMAGENET,
+         "-o", f"Global.inference_model_dir={work / 'm0_inference'}", "-o", f"Global.infer_imgs={m0_folder}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "could not build the ONNX Runtime operators" in done.stderr
+    assert "PPCLS_REQUIRE_OPS=1: no fallback to stock operators" in done.stderr
+    assert "Traceback" not in done.stderr and not deploy_records(done.stdout)
