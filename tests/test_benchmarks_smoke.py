@@ -76,6 +76,7 @@ def check_latency(result, with_peer):
     assert all(r["ratio"] > 0 and r["ours_ms"] > 0 and r["peer_ms"] > 0 for r in result["ratios"])
 
 
+@pytest.mark.slow
 def test_latency_without_the_peer_says_so_and_measures_the_rest():
     result = run_json("latency.py", *TINY, "--iters", "2", *NO_PEER)
     assert "not found" in result["peer"]["note"]
@@ -98,6 +99,7 @@ def check_train_speed(result, with_peer):
     assert len(result["ratios"]) == (1 if with_peer else 0)
 
 
+@pytest.mark.slow
 def test_train_speed_without_the_peer():
     check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1", *NO_PEER),
                       with_peer=False)
@@ -254,6 +256,7 @@ def test_other_models_and_targets():
         prepare_for_export(build_model({"name": "MicroNet_M0"}), target="tensorrt")
 
 
+@pytest.mark.slow
 def test_export_tool_writes_the_rewrite(tmp_path):
     """tools/export_model.py: Global.export_fuse (default True) and Global.export_target."""
     sys.path.insert(0, str(ROOT / "benchmarks"))

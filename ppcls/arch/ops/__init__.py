@@ -5,8 +5,8 @@ twenty stock ones, whose dispatch and memory traffic cost more than their arithm
 
 * Paddle Inference: ``prepare_for_export(..., target="paddle_cpu")`` calls the Paddle operator
   ``micronet_shift_max`` (``shift_max.cc``). :func:`load_fused_ops` builds it with
-  ``paddle.utils.cpp_extension.load`` (g++ and the headers shipped with paddlepaddle; about 20 s
-  once) and registers it in the process: call it before creating a predictor for such a program
+  ``paddle.utils.cpp_extension.load`` (g++ and the headers shipped with paddlepaddle; once per
+  source version) and registers it in the process: call it before creating a predictor for such a program
   (``deploy/python/predict_cls.py`` does, see :func:`ops_in_program`).
 * ONNX Runtime: ONNX exports call ``ppcls.DynamicShiftMaxK<K>`` nodes, defined in the model in
   stock operators (:func:`ppcls.arch.ops.shift_max.shift_max_function`).
