@@ -66,6 +66,27 @@ def test_program_detection(tmp_path):
         ["affine_channel", "micronet_shift_max"]
 
 
+def test_program_operators_of_saved_programs(tmp_path):
+    """The operators of a Paddle 3 program saved here (PIR JSON) and of an older ProgramDesc
+    (``.pdmodel``) written by hand; names inside attributes or parameters do not count."""
+    from paddle.base.proto import framework_pb2
+
+    from ppcls.arch.export import save_program
+    from ppcls.utils.inference_files import program_operators
+    net = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3, bias_attr=False), paddle.nn.ReLU6())
+    net.eval()
+    save_program(net, (3, 8, 8), str(tmp_path / "inference"))
+    operators = program_operators(tmp_path / "inference.json")
+    assert {"data", "conv2d", "relu6"} <= operators
+    assert not operators & {"affine_channel", "micronet_shift_max", "p", "batch_norm"}
+    program = framework_pb2.ProgramDesc()
+    block = program.blocks.add(idx=0, parent_idx=-1)
+    for op_type in ("feed", "affine_channel", "micronet_shift_max", "fetch"):
+        block.ops.add(type=op_type)
+    (tmp_path / "old.pdmodel").write_bytes(program.SerializeToString())
+    assert program_operators(tmp_path / "old.pdmodel") == {"feed", "affine_channel", "micronet_shift_max", "fetch"}
+
+
 def test_export_without_a_compiler_says_what_is_missing(tmp_path):
     """No compiler on PATH and an empty build folder: export_target=paddle_cpu stops with a message
     naming the operators' source and the stock alternative."""

@@ -243,6 +243,7 @@ def activation(kind, channels, reduction, init, groups, expansion=False, default
 
 
 def shuffle_if(condition, groups, channels):
+    """A channel shuffle, or an ``nn.Identity`` holding its index in the block (state-dict keys)."""
     return ChannelShuffle(groups, channels) if condition else nn.Identity()
 
 
