@@ -214,6 +214,7 @@ def m0_runs(work, m0, m0_folder):
                            {"Global.device": "cpu"})
 
 
+@pytest.mark.slow
 def test_quick_start_three_paths_agree(quick_start_runs, digit_folder):
     assert "Global.use_onnx is auto: running ONNX Runtime (inference.onnx is there)" in quick_start_runs["onnx"].stdout
     assert "Global.use_onnx is auto" not in quick_start_runs["paddle"].stdout
@@ -222,6 +223,7 @@ def test_quick_start_three_paths_agree(quick_start_runs, digit_folder):
     assert_paths_agree(results)
 
 
+@pytest.mark.slow
 def test_quick_start_model_is_trained(quick_start_runs, digit_folder):
     records = infer_records(quick_start_runs["dygraph"].stdout)
     top1 = [r["scores"][0] for r in records.values()]
@@ -232,6 +234,7 @@ def test_quick_start_model_is_trained(quick_start_runs, digit_folder):
     assert names.get(3, "three") == "three" and names.get(0, "zero") == "zero"
 
 
+@pytest.mark.slow
 def test_softmax_scores_sum_to_one(quick_start_runs):
     for name, records in parsed(quick_start_runs).items():
         for record in records.values():
@@ -240,6 +243,7 @@ def test_softmax_scores_sum_to_one(quick_start_runs):
             assert record["scores"] == sorted(record["scores"], reverse=True)
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_named_and_skipped(quick_start_runs, digit_folder):
     folder, truth = digit_folder
     for name, done in quick_start_runs.items():
@@ -252,12 +256,14 @@ def test_unreadable_files_are_named_and_skipped(quick_start_runs, digit_folder):
         assert str(folder / "sub" / "DIGIT_9.PNG") in records
 
 
+@pytest.mark.slow
 def test_infer_save_dir_writes_json(quick_start_runs, work):
     saved = json.loads((work / "qs_result.json").read_text())
     printed = infer_records(quick_start_runs["dygraph"].stdout)
     assert {r["file_name"]: r for r in saved} == printed
 
 
+@pytest.mark.slow
 def test_benchmark_reports_stage_times(quick_start_runs):
     for name in ("paddle", "onnx"):
         line = next(l for l in quick_start_runs[name].stdout.splitlines() if "ms per image" in l)
@@ -266,6 +272,7 @@ def test_benchmark_reports_stage_times(quick_start_runs):
         assert float(times["inference"]) > 0 and "over 10 images" in line
 
 
+@pytest.mark.slow
 def test_random_m0_three_paths_agree(m0_runs, m0_folder):
     results = parsed(m0_runs)
     assert set(results["dygraph"]) == {str(p) for p in m0_folder.iterdir()}
@@ -275,6 +282,7 @@ def test_random_m0_three_paths_agree(m0_runs, m0_folder):
         assert len(record["label_names"]) == 5 and all(record["label_names"])
 
 
+@pytest.mark.slow
 def test_random_m0_real_photos(micronet_data, m0_runs, m0_folder):
     records = parsed(m0_runs)["onnx"]
     assert str(m0_folder / "dog.jpg") in records
@@ -297,6 +305,7 @@ def predictor(model_dir):
     return module.build_predictor(glob)
 
 
+@pytest.mark.slow
 def test_export_appends_softmax(m0, m0_runs, work):
     batch = np.random.default_rng(1).standard_normal((3, 3, 224, 224)).astype(np.float32)
     probs = predictor(work / "m0_inference")(batch)
@@ -305,6 +314,7 @@ def test_export_appends_softmax(m0, m0_runs, work):
     np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_export_without_softmax_gives_logits(work, quick_start_weights):
     model_dir = work / "qs_logits"
     run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Arch.infer_add_softmax=False",
@@ -320,6 +330,7 @@ def test_export_without_softmax_gives_logits(work, quick_start_weights):
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit_folder, quick_start_runs):
     """tools/export_model.py writes inference.onnx unless Global.export_onnx=False; the default
     deploy config (use_onnx: auto) then runs Paddle Inference on the Paddle program."""
@@ -341,6 +352,7 @@ def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit
         np.testing.assert_allclose(record["scores"], reference[name]["scores"][:3], atol=SCORE_TOL)
 
 
+@pytest.mark.slow
 def test_fused_cpu_export_predicts_the_same(work, quick_start_weights, digit_folder, quick_start_runs):
     """Global.export_target=paddle_cpu: the predictor loads the fused operators before Paddle
     Inference reads the program, and classifies like the stock export."""
@@ -401,6 +413,7 @@ def test_deploy_config_defaults_are_filled():
     assert glob == shipped  # the shipped YAML and the built-in defaults are the same settings
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work):
     """inference.onnx has one ppcls.DynamicShiftMaxK<K> node per Dynamic Shift-Max of the model,
     defined in the model; the predictor runs them as this project's kernels, with the numbers of
@@ -426,6 +439,7 @@ def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work
     np.testing.assert_allclose(predictor(work / "m0_inference")(batch), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m0_folder):
     """No C++ compiler and an empty operator folder: a warning names what failed, and the
     predictions are those of the run with the kernels."""
@@ -445,6 +459,7 @@ def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m
         np.testing.assert_allclose(record["scores"], reference[name]["scores"], atol=SCORE_TOL)
 
 
+@pytest.mark.slow
 def test_onnx_predictor_requiring_the_kernels_stops_without_them(work, m0_runs, m0_folder):
     """PPCLS_REQUIRE_OPS=1 (CI) and no C++ compiler: the predictor stops with the reason instead of
     falling back to the stock-operator definitions."""
