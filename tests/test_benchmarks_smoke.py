@@ -83,6 +83,7 @@ def test_latency_without_the_peer_says_so_and_measures_the_rest():
     check_latency(result, with_peer=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
 def test_latency_with_paddleclas():
     check_latency(run_json("latency.py", *TINY, "--iters", "2"), with_peer=True)
@@ -105,6 +106,7 @@ def test_train_speed_without_the_peer():
                       with_peer=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
 def test_train_speed_with_paddleclas():
     check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1"), with_peer=True)
