@@ -84,7 +84,8 @@ def test_program_operators_of_saved_programs(tmp_path):
     for op_type in ("feed", "affine_channel", "micronet_shift_max", "fetch"):
         block.ops.add(type=op_type)
     (tmp_path / "old.pdmodel").write_bytes(program.SerializeToString())
-    assert program_operators(tmp_path / "old.pdmodel") == {"feed", "affine_channel", "micronet_shift_max", "fetch"}
+    assert program_operators(tmp_path / "old.pdmodel") == {"feed", "affine_channel", "micronet_shift_max",
+                                                            "fetch"}
 
 
 def test_export_without_a_compiler_says_what_is_missing(tmp_path):
@@ -124,7 +125,8 @@ def shift_max_model(inputs, branches, act_max):
         [node], "shift_max", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(value, name) for name, value in zip(names, inputs[1:])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11), helper.make_opsetid(ONNX_DOMAIN, 1)],
+    opsets = [helper.make_opsetid("", 11), helper.make_opsetid(ONNX_DOMAIN, 1)]
+    return helper.make_model(graph, opset_imports=opsets,
                              functions=[shift_max_function(branches, act_max)(11)], ir_version=8)
 
 
@@ -195,7 +197,8 @@ def register_with_runtime_version(library, version):
         _fields_ = [("GetApi", type(get_api)), ("GetVersionString", type(get_version))]
 
     register = ctypes.CDLL(library).RegisterCustomOps
-    register.restype, register.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.POINTER(OrtApiBase)]
+    register.restype = ctypes.c_void_p
+    register.argtypes = [ctypes.c_void_p, ctypes.POINTER(OrtApiBase)]
     status = register(None, ctypes.byref(OrtApiBase(get_api, get_version)))
     return status, created
 
