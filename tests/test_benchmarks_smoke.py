@@ -10,9 +10,10 @@ import pytest
 
 from ppcls.arch import build_model
 from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
-from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS, prepare_for_export
+from ppcls.arch.export import TARGETS, prepare_for_export
 from ppcls.utils.weights import load_state_dict
 from tests.conftest import ROOT
+from tests.kernels import kernels_build
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import common  # noqa: E402
@@ -36,24 +37,14 @@ def check_timing(row, repeats):
     assert len(row["rounds_ms"]) == repeats and all(v > 0 for v in row["rounds_ms"])
 
 
-def builds(loader):
-    """Whether the fused operators of ``loader`` (ppcls.arch.ops) build here."""
-    from ppcls.utils.errors import PPClsError
-    try:
-        loader()
-    except PPClsError:
-        return False
-    return True
-
-
 def fused_ops_build():
     from ppcls.arch.ops import load_fused_ops
-    return builds(load_fused_ops)
+    return kernels_build(load_fused_ops)
 
 
 def onnxruntime_ops_build():
     from ppcls.arch.ops import load_onnxruntime_ops
-    return builds(load_onnxruntime_ops)
+    return kernels_build(load_onnxruntime_ops)
 
 
 def expected_latency_rows(with_peer):
@@ -85,12 +76,14 @@ def check_latency(result, with_peer):
     assert all(r["ratio"] > 0 and r["ours_ms"] > 0 and r["peer_ms"] > 0 for r in result["ratios"])
 
 
+@pytest.mark.slow
 def test_latency_without_the_peer_says_so_and_measures_the_rest():
     result = run_json("latency.py", *TINY, "--iters", "2", *NO_PEER)
     assert "not found" in result["peer"]["note"]
     check_latency(result, with_peer=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
 def test_latency_with_paddleclas():
     check_latency(run_json("latency.py", *TINY, "--iters", "2"), with_peer=True)
@@ -107,11 +100,13 @@ def check_train_speed(result, with_peer):
     assert len(result["ratios"]) == (1 if with_peer else 0)
 
 
+@pytest.mark.slow
 def test_train_speed_without_the_peer():
     check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1", *NO_PEER),
                       with_peer=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
 def test_train_speed_with_paddleclas():
     check_train_speed(run_json("train_speed.py", *TINY, "--batch-size", "2", "--steps", "1"), with_peer=True)
@@ -263,6 +258,7 @@ def test_other_models_and_targets():
         prepare_for_export(build_model({"name": "MicroNet_M0"}), target="tensorrt")
 
 
+@pytest.mark.slow
 def test_export_tool_writes_the_rewrite(tmp_path):
     """tools/export_model.py: Global.export_fuse (default True) and Global.export_target."""
     sys.path.insert(0, str(ROOT / "benchmarks"))

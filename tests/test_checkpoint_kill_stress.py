@@ -14,15 +14,19 @@ import time
 
 import numpy as np
 import paddle
+import pytest
 
 from ppcls.utils.checkpoint import load_checkpoint
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # see pytest.ini; `make test-fast` leaves these out
 
 KILLS = 12
 WRITER = """
 import sys
 sys.path.insert(0, {root!r})
 import paddle
+import pytest
 from ppcls.utils.checkpoint import save_checkpoint
 prefix, start = sys.argv[1], int(sys.argv[2])
 for n in range(start, start + 100000):

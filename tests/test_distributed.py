@@ -15,6 +15,8 @@ from tests.train_helpers import (build_digits, epoch_averages, eval_averages, ru
                                  tool_env, write_config, write_list)
 from ppcls.utils.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # see pytest.ini; `make test-fast` leaves these out
+
 N_TRAIN, N_VAL, BATCH, EPOCHS = 200, 65, 32, 2
 CHECKPOINTS = ("best_model", "epoch_1", "epoch_2", "latest")
 

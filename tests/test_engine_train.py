@@ -44,6 +44,7 @@ def trained(config):
     return result.stdout, config.parent / "output" / "MicroNet_M0"
 
 
+@pytest.mark.slow
 def test_loss_falls_over_three_epochs(trained):
     averages = epoch_averages(trained[0])
     assert sorted(averages) == [1, 2, 3]
@@ -52,6 +53,7 @@ def test_loss_falls_over_three_epochs(trained):
     assert averages[3]["top1"] > averages[1]["top1"] + 0.2, averages
 
 
+@pytest.mark.slow
 def test_train_log_lines_follow_paddleclas_format(trained):
     lines = TRAIN_LINE.findall(trained[0])
     # print_batch_step is 1: one line per iteration, 8 iterations of 32 images per epoch
@@ -68,6 +70,7 @@ def test_train_log_lines_follow_paddleclas_format(trained):
     assert float(lines[-1][5]) == epoch_averages(trained[0])[3]["loss"]
 
 
+@pytest.mark.slow
 def test_eval_of_best_model_reproduces_the_best_logged_top1(trained, config):
     log, run_dir = trained
     logged = [m["top1"] for m in eval_averages(log, r"\[Eval\]\[Epoch \d+\]")]
@@ -81,6 +84,7 @@ def test_eval_of_best_model_reproduces_the_best_logged_top1(trained, config):
     assert evaluated["top1"] * N_VAL == pytest.approx(round(evaluated["top1"] * N_VAL), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_finite_weights_of_the_last_epoch(trained):
     run_dir = trained[1]
     latest, last_epoch = load_arrays(run_dir / "latest.pdparams"), load_arrays(run_dir / "epoch_3.pdparams")
@@ -88,6 +92,7 @@ def test_checkpoints_hold_finite_weights_of_the_last_epoch(trained):
     assert all(np.array_equal(latest[k], last_epoch[k]) for k in latest)
 
 
+@pytest.mark.slow
 def test_gpu_request_on_cpu_build_warns_and_trains_on_cpu(digits, tmp_path):
     config = write_config(tmp_path / "config.yaml", digits,
                           write_list(digits, "train_64.txt", "train_list.txt", 64),

@@ -58,6 +58,7 @@ def converted(tmp_path_factory):
     return model_dir
 
 
+@pytest.mark.slow
 def test_paddle_inference_rewrite_is_not_converted_to_onnx(exported):
     """paddle2onnx has no affine_channel: the tool says so and how to get an ONNX model, instead
     of letting paddle2onnx abort the process."""
@@ -71,6 +72,7 @@ def test_paddle_inference_rewrite_is_not_converted_to_onnx(exported):
 
 
 @pytest.mark.parametrize("use_onnx", [False, True])
+@pytest.mark.slow
 def test_preprocessing_of_another_size_than_the_export_is_refused(digits, exported, use_onnx, request):
     model_dir = request.getfixturevalue("converted") if use_onnx else exported
     result = run("deploy/python/predict_cls.py", "-c", "deploy/configs/inference_quick_start.yaml",

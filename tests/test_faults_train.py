@@ -36,6 +36,7 @@ def digests(run_dir, name="latest"):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run_dir.glob(f"{name}.*"))}
 
 
+@pytest.mark.slow
 def test_bad_images_are_reported_once_and_skipped(digits, tmp_path):
     (digits / "bad").mkdir(exist_ok=True)
     ok, encoded = cv2.imencode(".jpg", cv2.imread(str(digits / "images" / "3" / "0003.png")))
@@ -83,6 +84,7 @@ def _resume_with_huge_lr(config, run_dir, *overrides):
                     "Optimizer.lr.learning_rate=1e30", f"Global.checkpoints={run_dir / 'latest'}", *overrides)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_at_once_and_keeps_the_last_checkpoint(two_good_epochs):
     config, run_dir, before = two_good_epochs
     result = _resume_with_huge_lr(config, run_dir)
@@ -99,6 +101,7 @@ def test_nan_loss_stops_at_once_and_keeps_the_last_checkpoint(two_good_epochs):
     assert not (run_dir / "epoch_3.pdparams").exists()
 
 
+@pytest.mark.slow
 def test_skip_nan_steps_logs_skipped_steps_and_continues(two_good_epochs):
     config, run_dir, before = two_good_epochs
     result = _resume_with_huge_lr(config, run_dir, "Global.skip_nan_steps=True")

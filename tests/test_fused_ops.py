@@ -1,35 +1,33 @@
-"""ppcls/arch/ops: the fused Dynamic Shift-Max operator against its formula, in NumPy."""
+"""ppcls/arch/ops: the fused Dynamic Shift-Max kernels against the folded formula
+(ppcls/arch/ops/shift_max.py, in float64 NumPy). A kernel that does not build fails these tests;
+only a machine without a C++ compiler skips them (tests/kernels.py)."""
 import numpy as np
 import paddle
 import pytest
 
-from ppcls.utils.errors import PPClsError
-
-
-def built_or_skip(loader):
-    """What ``loader`` (of ppcls.arch.ops) builds, or a skip saying why it cannot be built here."""
-    try:
-        return loader()
-    except PPClsError as err:
-        pytest.skip(f"the fused operators cannot be built here: {err}")
+from ppcls.arch.ops.shift_max import ONNX_INPUTS, shift_max_reference
+from tests.kernels import build_kernels
 
 
 @pytest.fixture(scope="module")
 def ops():
     from ppcls.arch.ops import load_fused_ops
-    return built_or_skip(load_fused_ops)
+    return build_kernels(load_fused_ops)
 
 
-def shift_max_reference(x, w1, b1, w2, b2, offset, shift, branches, act_max):
-    """mean → relu(·W1 + b1) → clip(·W2 + b2) + offset = (a_1 | b_1 | ...), then
-    max_k (a_k · x + b_k · x[:, shift]), in float64."""
-    x = x.astype("float64")
-    batch, channels = x.shape[:2]
-    hidden = np.maximum(x.mean(axis=(2, 3)) @ w1 + b1, 0.0)
-    coeffs = np.clip(hidden @ w2 + b2, -act_max, act_max) + offset
-    coeffs = coeffs.reshape(batch, 2 * branches, channels, 1, 1)
-    branch = [coeffs[:, 2 * k] * x + coeffs[:, 2 * k + 1] * x[:, shift] for k in range(branches)]
-    return np.max(branch, axis=0)
+def test_reference_formula_by_hand():
+    """One image, two channels of two pixels, K = 1, identity squeeze network: the coefficients
+    are ``clip(mean(x)) + offset`` and the output ``a·x + b·x[:, shift]``, computed here by hand."""
+    x = np.array([[[[1.0, 3.0]], [[-2.0, 6.0]]]])           # channel means 2 and 2
+    w1, b1 = np.eye(2), np.zeros(2)                         # h = relu(m) = (2, 2)
+    w2 = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 3.0, 0.0, -1.0]])
+    b2 = np.zeros(4)                                        # h·W2 = (2, 6, 1, -2)
+    offset = np.array([1.0, 0.0, 0.0, 1.0])                 # clip(·, ±2) + offset = (3, 2, 1, -1)
+    shift = np.array([1, 0])
+    a, b = np.array([3.0, 2.0]), np.array([1.0, -1.0])
+    expected = a[None, :, None, None] * x + b[None, :, None, None] * x[:, ::-1]
+    np.testing.assert_allclose(expected[0, :, 0], [[1.0, 15.0], [-5.0, 9.0]])
+    np.testing.assert_allclose(shift_max_reference(x, w1, b1, w2, b2, offset, shift, 1, 2.0), expected)
 
 
 def random_inputs(branches, channels=6, squeeze=4, seed=0):
@@ -68,6 +66,28 @@ def test_program_detection(tmp_path):
         ["affine_channel", "micronet_shift_max"]
 
 
+def test_program_operators_of_saved_programs(tmp_path):
+    """The operators of a Paddle 3 program saved here (PIR JSON) and of an older ProgramDesc
+    (``.pdmodel``) written by hand; names inside attributes or parameters do not count."""
+    from paddle.base.proto import framework_pb2
+
+    from ppcls.arch.export import save_program
+    from ppcls.utils.inference_files import program_operators
+    net = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3, bias_attr=False), paddle.nn.ReLU6())
+    net.eval()
+    save_program(net, (3, 8, 8), str(tmp_path / "inference"))
+    operators = program_operators(tmp_path / "inference.json")
+    assert {"data", "conv2d", "relu6"} <= operators
+    assert not operators & {"affine_channel", "micronet_shift_max", "p", "batch_norm"}
+    program = framework_pb2.ProgramDesc()
+    block = program.blocks.add(idx=0, parent_idx=-1)
+    for op_type in ("feed", "affine_channel", "micronet_shift_max", "fetch"):
+        block.ops.add(type=op_type)
+    (tmp_path / "old.pdmodel").write_bytes(program.SerializeToString())
+    assert program_operators(tmp_path / "old.pdmodel") == {"feed", "affine_channel", "micronet_shift_max",
+                                                            "fetch"}
+
+
 def test_export_without_a_compiler_says_what_is_missing(tmp_path):
     """No compiler on PATH and an empty build folder: export_target=paddle_cpu stops with a message
     naming the operators' source and the stock alternative."""
@@ -89,22 +109,24 @@ def test_export_without_a_compiler_says_what_is_missing(tmp_path):
 @pytest.fixture(scope="module")
 def onnxruntime_ops():
     from ppcls.arch.ops import load_onnxruntime_ops
-    return built_or_skip(load_onnxruntime_ops)
+    return build_kernels(load_onnxruntime_ops)
 
 
 def shift_max_model(inputs, branches, act_max):
     """One ``ppcls.DynamicShiftMaxK<branches>`` node with its definition, the weights as initializers."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from ppcls.arch.ops.onnx_functions import DOMAIN, shift_max_function
-    names = ["W1", "B1", "W2", "B2", "Offset", "Shift"]
-    node = helper.make_node(f"DynamicShiftMaxK{branches}", ["X"] + names, ["Y"], domain=DOMAIN,
+    from ppcls.arch.ops import ONNX_DOMAIN
+    from ppcls.arch.ops.shift_max import shift_max_function
+    names = list(ONNX_INPUTS[1:])
+    node = helper.make_node(f"DynamicShiftMaxK{branches}", ["X"] + names, ["Y"], domain=ONNX_DOMAIN,
                             branches=branches, act_max=act_max)
     graph = helper.make_graph(
         [node], "shift_max", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(value, name) for name, value in zip(names, inputs[1:])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11), helper.make_opsetid(DOMAIN, 1)],
+    opsets = [helper.make_opsetid("", 11), helper.make_opsetid(ONNX_DOMAIN, 1)]
+    return helper.make_model(graph, opset_imports=opsets,
                              functions=[shift_max_function(branches, act_max)(11)], ir_version=8)
 
 
@@ -157,3 +179,45 @@ def test_onnxruntime_kernel_refuses_a_shift_outside_the_input(onnxruntime_ops):
     session = onnxruntime_session(shift_max_model(inputs, 1, 2.0), onnxruntime_ops)
     with pytest.raises(Exception, match="Shift holds a channel outside X"):
         session.run(None, {"X": inputs[0]})
+
+
+def register_with_runtime_version(library, version):
+    """Call the library's ``RegisterCustomOps`` with a stand-in ONNX Runtime reporting ``version``
+    whose C API only creates statuses; return ``(returned status, [(code, message)] created)``."""
+    import ctypes
+    created = []
+    create_status = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)(
+        lambda code, message: created.append((code, message.decode())) or 0x5151)
+    api = (ctypes.c_void_p * 100)(ctypes.cast(create_status, ctypes.c_void_p).value)
+    get_api = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint32)(lambda _: ctypes.addressof(api))
+    version_string = ctypes.create_string_buffer(version.encode())
+    get_version = ctypes.CFUNCTYPE(ctypes.c_void_p)(lambda: ctypes.addressof(version_string))
+
+    class OrtApiBase(ctypes.Structure):
+        _fields_ = [("GetApi", type(get_api)), ("GetVersionString", type(get_version))]
+
+    register = ctypes.CDLL(library).RegisterCustomOps
+    register.restype = ctypes.c_void_p
+    register.argtypes = [ctypes.c_void_p, ctypes.POINTER(OrtApiBase)]
+    status = register(None, ctypes.byref(OrtApiBase(get_api, get_version)))
+    return status, created
+
+
+@pytest.mark.parametrize("version", ["1.15.1", "1.32.0", "2.0.0", "1.x", ""])
+def test_onnxruntime_library_refuses_a_runtime_it_was_not_written_for(onnxruntime_ops, version):
+    """ort_abi.h was checked against C API versions 16 to 31 (ONNX Runtime 1.16 to 1.31): any other
+    runtime gets a failed status naming both, before any other entry of its API is used."""
+    status, created = register_with_runtime_version(onnxruntime_ops, version)
+    assert status == 0x5151 and len(created) == 1
+    code, message = created[0]
+    assert code == 1  # ORT_FAIL
+    assert message.startswith("ppcls operators were written against ONNX Runtime 1.16 to 1.31 "
+                              f"(C API versions 16-31), not {version}: check ppcls/arch/ops/ort_abi.h")
+
+
+def test_onnxruntime_of_this_environment_is_accepted(onnxruntime_ops):
+    """The installed runtime is one the library was written against: registering succeeds."""
+    import onnxruntime as ort
+    major, minor = (int(part) for part in ort.__version__.split(".")[:2])
+    assert major == 1 and 16 <= minor <= 31, ort.__version__
+    ort.SessionOptions().register_custom_ops_library(onnxruntime_ops)

@@ -24,6 +24,7 @@ from ppcls.utils.config import load_config
 from ppcls.utils.errors import ConfigError
 from ppcls.utils.weights import load_weights
 from tests.conftest import ROOT, SHARED_DATA
+from tests.kernels import build_kernels, kernels_build
 
 QUICK_START = "ppcls/configs/quick_start/MicroNet_M0.yaml"
 IMAGENET = "ppcls/configs/ImageNet/MicroNet/MicroNet_M0.yaml"
@@ -213,6 +214,7 @@ def m0_runs(work, m0, m0_folder):
                            {"Global.device": "cpu"})
 
 
+@pytest.mark.slow
 def test_quick_start_three_paths_agree(quick_start_runs, digit_folder):
     assert "Global.use_onnx is auto: running ONNX Runtime (inference.onnx is there)" in quick_start_runs["onnx"].stdout
     assert "Global.use_onnx is auto" not in quick_start_runs["paddle"].stdout
@@ -221,6 +223,7 @@ def test_quick_start_three_paths_agree(quick_start_runs, digit_folder):
     assert_paths_agree(results)
 
 
+@pytest.mark.slow
 def test_quick_start_model_is_trained(quick_start_runs, digit_folder):
     records = infer_records(quick_start_runs["dygraph"].stdout)
     top1 = [r["scores"][0] for r in records.values()]
@@ -231,6 +234,7 @@ def test_quick_start_model_is_trained(quick_start_runs, digit_folder):
     assert names.get(3, "three") == "three" and names.get(0, "zero") == "zero"
 
 
+@pytest.mark.slow
 def test_softmax_scores_sum_to_one(quick_start_runs):
     for name, records in parsed(quick_start_runs).items():
         for record in records.values():
@@ -239,6 +243,7 @@ def test_softmax_scores_sum_to_one(quick_start_runs):
             assert record["scores"] == sorted(record["scores"], reverse=True)
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_named_and_skipped(quick_start_runs, digit_folder):
     folder, truth = digit_folder
     for name, done in quick_start_runs.items():
@@ -251,12 +256,14 @@ def test_unreadable_files_are_named_and_skipped(quick_start_runs, digit_folder):
         assert str(folder / "sub" / "DIGIT_9.PNG") in records
 
 
+@pytest.mark.slow
 def test_infer_save_dir_writes_json(quick_start_runs, work):
     saved = json.loads((work / "qs_result.json").read_text())
     printed = infer_records(quick_start_runs["dygraph"].stdout)
     assert {r["file_name"]: r for r in saved} == printed
 
 
+@pytest.mark.slow
 def test_benchmark_reports_stage_times(quick_start_runs):
     for name in ("paddle", "onnx"):
         line = next(l for l in quick_start_runs[name].stdout.splitlines() if "ms per image" in l)
@@ -265,6 +272,7 @@ def test_benchmark_reports_stage_times(quick_start_runs):
         assert float(times["inference"]) > 0 and "over 10 images" in line
 
 
+@pytest.mark.slow
 def test_random_m0_three_paths_agree(m0_runs, m0_folder):
     results = parsed(m0_runs)
     assert set(results["dygraph"]) == {str(p) for p in m0_folder.iterdir()}
@@ -274,6 +282,7 @@ def test_random_m0_three_paths_agree(m0_runs, m0_folder):
         assert len(record["label_names"]) == 5 and all(record["label_names"])
 
 
+@pytest.mark.slow
 def test_random_m0_real_photos(micronet_data, m0_runs, m0_folder):
     records = parsed(m0_runs)["onnx"]
     assert str(m0_folder / "dog.jpg") in records
@@ -296,6 +305,7 @@ def predictor(model_dir):
     return module.build_predictor(glob)
 
 
+@pytest.mark.slow
 def test_export_appends_softmax(m0, m0_runs, work):
     batch = np.random.default_rng(1).standard_normal((3, 3, 224, 224)).astype(np.float32)
     probs = predictor(work / "m0_inference")(batch)
@@ -304,6 +314,7 @@ def test_export_appends_softmax(m0, m0_runs, work):
     np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_export_without_softmax_gives_logits(work, quick_start_weights):
     model_dir = work / "qs_logits"
     run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Arch.infer_add_softmax=False",
@@ -319,6 +330,7 @@ def test_export_without_softmax_gives_logits(work, quick_start_weights):
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit_folder, quick_start_runs):
     """tools/export_model.py writes inference.onnx unless Global.export_onnx=False; the default
     deploy config (use_onnx: auto) then runs Paddle Inference on the Paddle program."""
@@ -340,15 +352,12 @@ def test_export_writes_onnx_and_auto_follows_it(work, quick_start_weights, digit
         np.testing.assert_allclose(record["scores"], reference[name]["scores"][:3], atol=SCORE_TOL)
 
 
+@pytest.mark.slow
 def test_fused_cpu_export_predicts_the_same(work, quick_start_weights, digit_folder, quick_start_runs):
     """Global.export_target=paddle_cpu: the predictor loads the fused operators before Paddle
     Inference reads the program, and classifies like the stock export."""
     from ppcls.arch.ops import load_fused_ops
-    from ppcls.utils.errors import PPClsError
-    try:
-        load_fused_ops()
-    except PPClsError as err:
-        pytest.skip(f"the fused operators cannot be built here: {err}")
+    build_kernels(load_fused_ops)
     model_dir = work / "qs_fused"
     run_tool("tools/export_model.py", "-c", QUICK_START, "-o", "Global.export_target=paddle_cpu",
              "-o", "Global.export_onnx=False", "-o", f"Global.pretrained_model={quick_start_weights}",
@@ -404,6 +413,7 @@ def test_deploy_config_defaults_are_filled():
     assert glob == shipped  # the shipped YAML and the built-in defaults are the same settings
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work):
     """inference.onnx has one ppcls.DynamicShiftMaxK<K> node per Dynamic Shift-Max of the model,
     defined in the model; the predictor runs them as this project's kernels, with the numbers of
@@ -413,29 +423,28 @@ def test_onnx_export_runs_each_dynamic_shift_max_as_one_kernel(m0, m0_runs, work
 
     from ppcls.arch.backbone.model_zoo.micronet import DynamicShiftMax
     from ppcls.arch.ops import load_onnxruntime_ops
-    from ppcls.utils.errors import PPClsError
     path = work / "m0_inference" / "inference.onnx"
     model = onnx.load(str(path))
     nodes = [node.op_type for node in model.graph.node if node.domain == "ppcls"]
     layers = [layer for layer in m0[0].sublayers() if isinstance(layer, DynamicShiftMax)]
     assert sorted(nodes) == sorted(f"DynamicShiftMaxK{layer.branches}" for layer in layers)
     assert {function.name for function in model.functions} == set(nodes)
-    try:
-        load_onnxruntime_ops()
-    except PPClsError:  # no compiler here: the predictor said so and ran the definitions
-        assert "could not build the ONNX Runtime operators" in m0_runs["onnx"].stdout
-    else:
+    if kernels_build(load_onnxruntime_ops):
         assert f"ONNX Runtime runs the fused nodes of {path} with " in m0_runs["onnx"].stdout
+    else:  # no compiler here: the predictor said so and ran the definitions
+        assert "could not build the ONNX Runtime operators" in m0_runs["onnx"].stdout
     batch = np.random.default_rng(4).standard_normal((2, 3, 224, 224)).astype(np.float32)
     stock = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = stock.run(None, {stock.get_inputs()[0].name: batch})[0]
     np.testing.assert_allclose(predictor(work / "m0_inference")(batch), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m0_folder):
     """No C++ compiler and an empty operator folder: a warning names what failed, and the
     predictions are those of the run with the kernels."""
     env = dict(os.environ, CXX=str(work / "no-such-compiler"), PPCLS_OPS_DIR=str(work / "no-ops"))
+    env.pop("PPCLS_REQUIRE_OPS", None)
     done = subprocess.run(
         [sys.executable, "deploy/python/predict_cls.py", "-c", DEPLOY_IMAGENET,
          "-o", f"Global.inference_model_dir={work / 'm0_inference'}", "-o", f"Global.infer_imgs={m0_folder}"],
@@ -448,3 +457,19 @@ def test_onnx_predictor_without_a_compiler_runs_the_definitions(work, m0_runs, m
     for name, record in records.items():
         assert record["class_ids"] == reference[name]["class_ids"]
         np.testing.assert_allclose(record["scores"], reference[name]["scores"], atol=SCORE_TOL)
+
+
+@pytest.mark.slow
+def test_onnx_predictor_requiring_the_kernels_stops_without_them(work, m0_runs, m0_folder):
+    """PPCLS_REQUIRE_OPS=1 (CI) and no C++ compiler: the predictor stops with the reason instead of
+    falling back to the stock-operator definitions."""
+    env = dict(os.environ, CXX=str(work / "no-such-compiler"), PPCLS_OPS_DIR=str(work / "no-ops-required"),
+               PPCLS_REQUIRE_OPS="1")
+    done = subprocess.run(
+        [sys.executable, "deploy/python/predict_cls.py", "-c", DEPLOY_IMAGENET,
+         "-o", f"Global.inference_model_dir={work / 'm0_inference'}", "-o", f"Global.infer_imgs={m0_folder}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "could not build the ONNX Runtime operators" in done.stderr
+    assert "PPCLS_REQUIRE_OPS=1: no fallback to stock operators" in done.stderr
+    assert "Traceback" not in done.stderr and not deploy_records(done.stdout)

@@ -13,6 +13,8 @@ from tests.conftest import ROOT
 from tests.train_helpers import (build_digits, epoch_averages, load_arrays, max_abs_difference,
                                  run_tool, tool_command, tool_env, write_config, write_list)
 
+pytestmark = pytest.mark.slow  # see pytest.ini; `make test-fast` leaves these out
+
 EPOCHS = 3
 EMA = "EMA.decay=0.9"
 

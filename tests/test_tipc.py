@@ -53,6 +53,7 @@ def prepared():
     return len((DATASET / "val_list.txt").read_text(encoding="utf-8").splitlines())
 
 
+@pytest.mark.slow
 def test_lite_train_lite_infer_chain(prepared):
     log_dir = OUTPUT / "MicroNet_M0" / MODE
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -82,6 +83,7 @@ def test_lite_train_lite_infer_chain(prepared):
         assert len(predictions) == prepared, log.name
 
 
+@pytest.mark.slow
 def test_failed_step_is_recorded_and_fails_the_run(prepared, tmp_path):
     lines = CONFIG.read_text(encoding="utf-8").splitlines()
     lines[1] = f"model_name:{BROKEN_MODEL}"

@@ -15,23 +15,21 @@ from C++ on first use: ``ppcls/arch/ops``; the fastest Paddle Inference export) 
 
 ``Global.export_onnx`` (default True) also writes ``inference.onnx``: the rewrite tuned for ONNX
 Runtime, converted by paddle2onnx, with each Dynamic Shift-Max as one ``ppcls`` node defined in
-the model (``ppcls/arch/ops/onnx_functions.py``). ``deploy/python/predict_cls.py`` runs it on the
+the model (``ppcls/arch/onnx_export.py``). ``deploy/python/predict_cls.py`` runs it on the
 CPU by default with this project's kernels for those nodes, the fastest path measured
 (docs/benchmarks.md); without paddle2onnx installed only a warning says it was left out. See
 docs/deployment.md.
 """
 import importlib.util
 import os
-import tempfile
 
 import program
 
 import paddle
 import paddle.nn as nn
 
-from export_onnx import convert
-from ppcls.arch import EXPORT_TARGETS, prepare_for_export
-from ppcls.arch.ops.onnx_functions import function_markers, insert_function_calls_in_file
+from ppcls.arch.export import TARGETS, prepare_for_export, save_program
+from ppcls.arch.onnx_export import export_onnx
 from ppcls.utils import logger
 from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError
@@ -62,8 +60,8 @@ def _bool_key(glob, key):
 def rewrite_for_export(net, glob, target=None):
     """``net`` rewritten for ``target`` (default ``Global.export_target``) when ``Global.export_fuse``."""
     target = target or glob.get("export_target", "paddle")
-    if target not in EXPORT_TARGETS:
-        raise ConfigError(f"Global.export_target must be one of {', '.join(EXPORT_TARGETS)}, got {target!r}")
+    if target not in TARGETS:
+        raise ConfigError(f"Global.export_target must be one of {', '.join(TARGETS)}, got {target!r}")
     return prepare_for_export(net, glob["image_shape"], target) if _bool_key(glob, "export_fuse") else net
 
 
@@ -76,12 +74,6 @@ def remove_stale_onnx(save_dir):
                        "python tools/export_onnx.py --model_dir %s", stale, save_dir)
 
 
-def save_program(net, image_shape, prefix):
-    """Trace ``net`` for ``[None] + image_shape`` float32 inputs and save it as ``prefix.*``."""
-    spec = paddle.static.InputSpec([None] + list(image_shape), "float32", name="x")
-    paddle.jit.save(paddle.jit.to_static(net, input_spec=[spec], full_graph=True), prefix)
-
-
 def export(net, image_shape, save_dir):
     """Save ``net`` as ``save_dir/inference.*`` for Paddle Inference; return the files written."""
     os.makedirs(save_dir, exist_ok=True)
@@ -91,27 +83,15 @@ def export(net, image_shape, save_dir):
                   if name.startswith("inference.") and not name.endswith(".onnx"))
 
 
-def export_onnx(net, image_shape, save_dir):
-    """Write ``net`` as ``save_dir/inference.onnx`` (via a temporary Paddle program); return its
-    path, or None with a warning when paddle2onnx is not installed.
-
-    Layers with fused operators (MicroNet's Dynamic Shift-Max) become one node each, defined in
-    the model in stock operators (:mod:`ppcls.arch.ops.onnx_functions`).
-    """
+def write_onnx(net, image_shape, save_dir):
+    """Write ``net`` as ``save_dir/inference.onnx`` (:func:`ppcls.arch.onnx_export.export_onnx`:
+    MicroNet's Dynamic Shift-Max layers as one node each); return its path, or None with a warning
+    when paddle2onnx is not installed."""
     if importlib.util.find_spec("paddle2onnx") is None:
         logger.warning("inference.onnx not written: paddle2onnx is not installed (pip install "
                        "paddle2onnx); deploy/python/predict_cls.py will use Paddle Inference")
         return None
-    path = os.path.join(save_dir, "inference.onnx")
-    with tempfile.TemporaryDirectory(dir=save_dir) as tmp:
-        prefix = os.path.join(tmp, "inference")
-        with function_markers(net) as calls:
-            save_program(net, image_shape, prefix)
-        convert(prefix + ".json", prefix + ".pdiparams", prefix + ".onnx", opset=11)
-        if calls:
-            insert_function_calls_in_file(prefix + ".onnx", calls)
-        os.replace(prefix + ".onnx", path)
-    return path
+    return export_onnx(net, image_shape, os.path.join(save_dir, "inference.onnx"))
 
 
 def main():
@@ -122,7 +102,7 @@ def main():
     net, shape = build_export_model(config), glob["image_shape"]
     files = export(rewrite_for_export(net, glob), shape, save_dir)
     if _bool_key(glob, "export_onnx"):
-        onnx_file = export_onnx(rewrite_for_export(net, glob, "onnx"), shape, save_dir)
+        onnx_file = write_onnx(rewrite_for_export(net, glob, "onnx"), shape, save_dir)
         files += [onnx_file] if onnx_file else []
     logger.info("exported %s for input [N, %s]: %s", config["Arch"]["name"],
                 ", ".join(str(d) for d in shape), ", ".join(files))

@@ -10,8 +10,9 @@ TensorRT with ``use_tensorrt`` / fp16 with ``use_fp16``), and ``auto`` (the defa
 on the CPU when the export has ``inference.onnx`` (``tools/export_model.py`` writes it) and
 onnxruntime is installed, the fastest path measured (docs/benchmarks.md), else Paddle Inference.
 On the CPU, ONNX Runtime runs the model's fused ``ppcls`` nodes with this project's kernels
-(``ppcls.arch.ops.load_onnxruntime_ops``, built with g++ on first use), or, when they cannot be
-built, their definitions in stock operators after a warning.
+(``ppcls.arch.ops.register_onnxruntime_ops``, built with g++ on first use), or, when they cannot
+be built or loaded, their definitions in stock operators after a warning (an error with
+``PPCLS_REQUIRE_OPS=1``).
 Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use.
 """
 import difflib
@@ -187,15 +188,17 @@ class OnnxPredictor:
     @staticmethod
     def _register_fused_ops(options, path):
         """Run the model's fused nodes (ppcls.arch.ops) as this project's CPU kernels; without
-        them ONNX Runtime runs the nodes' definitions in stock operators, the same numbers slower."""
-        from ppcls.arch.ops import calls_onnxruntime_ops, load_onnxruntime_ops
+        them ONNX Runtime runs the nodes' definitions in stock operators, the same numbers slower
+        (an error instead with ``PPCLS_REQUIRE_OPS=1``)."""
+        from ppcls.arch.ops import REQUIRE_ENV, calls_onnxruntime_ops, ops_required, register_onnxruntime_ops
         if not calls_onnxruntime_ops(path):
             return
         try:
-            library = load_onnxruntime_ops()
-            options.register_custom_ops_library(library)
+            library = register_onnxruntime_ops(options)
             logger.info("ONNX Runtime runs the fused nodes of %s with %s", path, library)
         except PPClsError as err:
+            if ops_required():
+                raise PPClsError(f"{err} ({REQUIRE_ENV}=1: no fallback to stock operators)") from None
             logger.warning("%s; running the fused nodes of %s as their definitions in stock "
                            "operators (slower)", err, path)
 

@@ -1,18 +1,15 @@
-"""Architectures: build a model from the ``Arch`` section of a config, and rewrite it for export.
+"""Architectures: build a model from the ``Arch`` section of a config.
 
-``prepare_for_export(model, image_shape, target)`` returns the fastest equivalent network for an
-inference runtime (``EXPORT_TARGETS``); models without a rewrite are returned unchanged. The
-Paddle Inference rewrite uses operators paddle2onnx cannot convert (``PADDLE_ONLY_OPS``).
+Importing this package registers every architecture (:data:`MODELS`) and every export rewrite
+(:mod:`ppcls.arch.export`; MicroNet's lives in ``backbone/model_zoo/micronet_deploy.py``).
 """
 import copy
 
 from ppcls.arch.backbone import MODELS
-from ppcls.arch.backbone.model_zoo.micronet_deploy import PADDLE_ONLY_OPS
-from ppcls.arch.backbone.model_zoo.micronet_deploy import TARGETS as EXPORT_TARGETS
-from ppcls.arch.backbone.model_zoo.micronet_deploy import prepare_for_export
+from ppcls.arch.backbone.model_zoo import micronet_deploy  # noqa: F401  (registers MicroNet's rewrite)
 from ppcls.utils.errors import ConfigError, UnknownKeyError
 
-__all__ = ["MODELS", "EXPORT_TARGETS", "PADDLE_ONLY_OPS", "build_model", "prepare_for_export"]
+__all__ = ["MODELS", "build_model"]
 
 EXPORT_ONLY_KEYS = ("infer_add_softmax",)
 """``Arch`` keys read by the exporter, not passed to the builder."""

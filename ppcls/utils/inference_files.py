@@ -68,3 +68,35 @@ def program_input_shape(program_file):
                     attrs = {a.get("N"): a.get("AT", {}).get("D") for a in op.get("A", [])}
                     return attrs.get("shape")
     return None
+
+
+def _json_program_operators(node):
+    """Names of the operators in a PIR JSON program: every ``ops`` list, nested regions included.
+
+    An operator is written ``{"#": "<dialect>.<name>", ...}`` (parameters as ``{"#": "p", ...}``).
+    """
+    names = set()
+    if isinstance(node, dict):
+        for op in node.get("ops", []) if isinstance(node.get("ops"), list) else []:
+            if isinstance(op, dict) and "." in str(op.get("#", "")):
+                names.add(op["#"].split(".", 1)[1])
+        for value in node.values():
+            names |= _json_program_operators(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _json_program_operators(value)
+    return names
+
+
+def program_operators(program_file):
+    """The set of operator names a saved Paddle program calls: a Paddle 3 ``inference.json`` (PIR)
+    or an older ``inference.pdmodel`` (a ``ProgramDesc`` protobuf)."""
+    program_file = str(program_file)
+    if program_file.endswith(".json"):
+        with open(program_file, encoding="utf-8") as f:
+            return _json_program_operators(json.load(f))
+    from paddle.base.proto import framework_pb2
+    program = framework_pb2.ProgramDesc()
+    with open(program_file, "rb") as f:
+        program.ParseFromString(f.read())
+    return {op.type for block in program.blocks for op in block.ops}

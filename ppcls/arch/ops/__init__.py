@@ -5,17 +5,23 @@ twenty stock ones, whose dispatch and memory traffic cost more than their arithm
 
 * Paddle Inference: ``prepare_for_export(..., target="paddle_cpu")`` calls the Paddle operator
   ``micronet_shift_max`` (``shift_max.cc``). :func:`load_fused_ops` builds it with
-  ``paddle.utils.cpp_extension.load`` (g++ and the headers shipped with paddlepaddle; about 20 s
-  once) and registers it in the process: call it before creating a predictor for such a program
+  ``paddle.utils.cpp_extension.load`` (g++ and the headers shipped with paddlepaddle; once per
+  source version) and registers it in the process: call it before creating a predictor for such a program
   (``deploy/python/predict_cls.py`` does, see :func:`ops_in_program`).
 * ONNX Runtime: ONNX exports call ``ppcls.DynamicShiftMaxK<K>`` nodes, defined in the model in
-  stock operators (:mod:`ppcls.arch.ops.onnx_functions`). :func:`load_onnxruntime_ops` builds
-  their kernels (``shift_max_ort.cc``, with g++ alone) into a library that
-  ``SessionOptions.register_custom_ops_library`` loads.
+  stock operators (:func:`ppcls.arch.ops.shift_max.shift_max_function`).
+  :func:`load_onnxruntime_ops` builds their kernels (``shift_max_ort.cc``, with g++ alone) into a
+  library that :func:`register_onnxruntime_ops` registers in a session's options; the library
+  refuses an ONNX Runtime whose C API version it was not written against (``ort_abi.h``).
 
-Builds go to ``$PPCLS_OPS_DIR`` (default ``~/.cache/ppcls/ops``), one folder per runtime version
-and per source checkout (path and content), so that two checkouts never rebuild into the same
-folder at once.
+The formula they compute is :mod:`ppcls.arch.ops.shift_max`. Builds go to ``$PPCLS_OPS_DIR``
+(default ``~/.cache/ppcls/ops``), one folder per runtime version and per source checkout (path
+and content of every source and header), so that two checkouts never rebuild into the same folder
+at once and an edited source is always rebuilt.
+
+Without a C++ compiler the kernels are optional: the predictor runs the ONNX nodes' definitions
+instead, after a warning. ``PPCLS_REQUIRE_OPS=1`` (set by CI) makes a kernel that cannot be built
+or loaded an error everywhere.
 """
 import functools
 import hashlib
@@ -25,6 +31,7 @@ import subprocess
 import tempfile
 
 from ppcls.utils.errors import PPClsError
+from ppcls.utils.inference_files import program_operators
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FUSED_OPS = ("micronet_shift_max",)
@@ -32,8 +39,22 @@ HEADERS = tuple(os.path.join(HERE, name) for name in ("shift_max_kernel.h", "ort
 SOURCES = (os.path.join(HERE, "shift_max.cc"),)
 ONNXRUNTIME_SOURCES = (os.path.join(HERE, "shift_max_ort.cc"),)
 ONNXRUNTIME_LIBRARY = "libppcls_onnxruntime_ops.so"
-ONNX_FUNCTION_MARK = b"DynamicShiftMaxK"
-"""Bytes found in an ONNX model calling the operators of :func:`load_onnxruntime_ops`."""
+ONNX_DOMAIN = "ppcls"
+"""The ONNX operator domain of this project's nodes (``ppcls.DynamicShiftMaxK<K>``)."""
+REQUIRE_ENV = "PPCLS_REQUIRE_OPS"
+
+
+def ops_required():
+    """Whether ``PPCLS_REQUIRE_OPS=1``: a kernel that cannot be built or loaded is an error, never
+    a fallback to stock operators."""
+    return os.environ.get(REQUIRE_ENV, "") == "1"
+
+
+def find_compiler():
+    """The C++ compiler the builds use: ``$CXX`` if set, else g++ or c++ on PATH; None if absent."""
+    if os.environ.get("CXX"):
+        return shutil.which(os.environ["CXX"])
+    return shutil.which("g++") or shutil.which("c++")
 
 
 def _build_dir(runtime, version, sources):
@@ -70,7 +91,7 @@ def load_onnxruntime_ops():
     library = os.path.join(folder, ONNXRUNTIME_LIBRARY)
     if os.path.isfile(library):
         return library
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    compiler = find_compiler()
     if compiler is None:
         raise PPClsError(f"could not build the ONNX Runtime operators ({', '.join(ONNXRUNTIME_SOURCES)}): "
                          "no C++ compiler (g++) found")
@@ -89,14 +110,26 @@ def load_onnxruntime_ops():
     return library
 
 
+def register_onnxruntime_ops(options):
+    """Register the operator library (:func:`load_onnxruntime_ops`) in the ``SessionOptions``
+    ``options``; return its path. PPClsError if it cannot be built or ONNX Runtime refuses it."""
+    library = load_onnxruntime_ops()
+    try:
+        options.register_custom_ops_library(library)
+    except Exception as err:
+        raise PPClsError(f"ONNX Runtime refused the operator library {library}: {err}") from None
+    return library
+
+
 def ops_in_program(program_file, ops=FUSED_OPS):
-    """The operators of ``ops`` that the saved program ``program_file`` calls."""
-    with open(program_file, "rb") as f:
-        content = f.read()
-    return [op for op in ops if op.encode() in content]
+    """The operators of ``ops`` that the saved program ``program_file`` calls, in the order of ``ops``."""
+    called = program_operators(program_file)
+    return [op for op in ops if op in called]
 
 
 def calls_onnxruntime_ops(onnx_file):
-    """Whether the ONNX model ``onnx_file`` calls operators of :func:`load_onnxruntime_ops`."""
-    with open(onnx_file, "rb") as f:
-        return ONNX_FUNCTION_MARK in f.read()
+    """Whether the ONNX model ``onnx_file`` has nodes of :data:`ONNX_DOMAIN` (run by the kernels of
+    :func:`load_onnxruntime_ops`)."""
+    import onnx
+    model = onnx.load(str(onnx_file), load_external_data=False)
+    return any(node.domain == ONNX_DOMAIN for node in model.graph.node)

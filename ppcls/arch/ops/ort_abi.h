@@ -6,6 +6,9 @@
 //   its ORT_API_SLOT below; the other entries are padding.
 // * OrtCustomOp is read by ONNX Runtime up to the member its `version` allows: with version 16
 //   (ONNX Runtime >= 1.16), members 0-18, ending with CreateKernelV2 and KernelComputeV2.
+//
+// shift_max_ort.cc accepts the runtimes whose C API versions these layouts were checked against
+// (kOrtApiVersion to kNewestOrtApiVersion) and refuses any other at RegisterCustomOps.
 #pragma once
 
 #include <cstddef>

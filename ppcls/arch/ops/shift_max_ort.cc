@@ -13,7 +13,11 @@
 
 namespace {
 
-constexpr uint32_t kOrtApiVersion = 16;  // CreateKernelV2 and KernelComputeV2
+// The ONNX Runtime C API versions ort_abi.h was written against: 16 brought CreateKernelV2 and
+// KernelComputeV2; ort_abi.h was last checked against onnxruntime_c_api.h of version 31. ONNX
+// Runtime 1.x implements C API version x; RegisterCustomOps refuses any other runtime.
+constexpr uint32_t kOrtApiVersion = 16;
+constexpr uint32_t kNewestOrtApiVersion = 31;
 constexpr size_t kInputCount = 7;
 constexpr const char* kDomain = "ppcls";
 
@@ -151,14 +155,30 @@ ShiftMaxOp MakeOp(const char* name, int64_t branches) {
 ShiftMaxOp kShiftMaxK1 = MakeOp("DynamicShiftMaxK1", 1);
 ShiftMaxOp kShiftMaxK2 = MakeOp("DynamicShiftMaxK2", 2);
 
+// The C API version of ONNX Runtime `version` ("1.x.y" → x), or 0 if it is not a 1.x release.
+uint32_t ApiVersionOf(const char* version) {
+  if (version == nullptr || version[0] != '1' || version[1] != '.') return 0;
+  uint32_t minor = 0;
+  const char* c = version + 2;
+  for (; *c >= '0' && *c <= '9' && minor < 1000; ++c) minor = 10 * minor + static_cast<uint32_t>(*c - '0');
+  return c == version + 2 || (*c != '.' && *c != '\0') ? 0 : minor;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) OrtStatus* RegisterCustomOps(OrtSessionOptions* options,
                                                                                const OrtApiBase* base) {
-  const OrtApi* api = base->GetApi(kOrtApiVersion);
-  if (api == nullptr) {
-    return base->GetApi(1)->CreateStatus(ORT_FAIL, "ppcls operators need ONNX Runtime 1.16 or newer");
+  const char* runtime = base->GetVersionString();
+  const uint32_t version = ApiVersionOf(runtime);
+  if (version < kOrtApiVersion || version > kNewestOrtApiVersion) {
+    const std::string oldest = std::to_string(kOrtApiVersion), newest = std::to_string(kNewestOrtApiVersion);
+    const std::string message = "ppcls operators were written against ONNX Runtime 1." + oldest + " to 1." +
+                                newest + " (C API versions " + oldest + "-" + newest + "), not " +
+                                (runtime != nullptr ? runtime : "an unknown version") +
+                                ": check ppcls/arch/ops/ort_abi.h against this runtime's onnxruntime_c_api.h";
+    return base->GetApi(1)->CreateStatus(ORT_FAIL, message.c_str());
   }
+  const OrtApi* api = base->GetApi(kOrtApiVersion);
   OrtCustomOpDomain* domain = nullptr;
   OrtStatus* status = api->CreateCustomOpDomain(kDomain, &domain);
   for (ShiftMaxOp* op : {&kShiftMaxK1, &kShiftMaxK2}) {

@@ -6,15 +6,19 @@ Two operators carry the design:
   ``W = P Φ Qᵀ`` (paper Eq. 1): ``Qᵀ`` squeezes C channels with G groups, ``Φ`` is a
   permutation (a channel shuffle) and ``P`` expands back with G groups. A k×k depthwise
   convolution is factorized into a k×1 and a 1×k depthwise convolution.
-* **Dynamic Shift-Max.** ``y_i = max_k Σ_j a^k_{i,j}(x) · x_{(i + j·C/G) mod C}``: each
-  channel is fused with its circular group shift by coefficients that a small squeeze network
-  computes from the input, and the best of K fusions is kept.
+* **Dynamic Shift-Max.** ``y_i = max_k Σ_j a^k_{i,j}(x) · x_{σ^j(i)}`` (paper Eq. 4, J = 2):
+  each channel is fused with a shifted partner channel by coefficients that a small squeeze
+  network computes from the input, and the best of K fusions is kept. The paper's shift moves
+  by one group, ``σ(i) = (i + C/G) mod C``; this module uses the shift of the authors' released
+  code, a roll along both axes of the channels seen as a ``[G, C/G]`` grid: by one group and by
+  one channel within the group, ``σ(g·C/G + j) = ((g+1) mod G)·C/G + (j+1) mod C/G``
+  (:func:`shift_index`), which the released weights were trained with.
 
 The configuration below is the authors' released one; layer indices inside every
 ``nn.Sequential`` are kept so that state-dict keys equal PaddleClas 2.6's MicroNet keys (and,
 modulo BatchNorm names, the authors' PyTorch keys).
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -36,19 +40,22 @@ URL_TEMPLATE = "https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/{}_pre
 
 
 class Stage(NamedTuple):
-    """One row of the MicroNet configuration table: ``repeats`` blocks producing ``out_channels``.
+    """One row of the MicroNet configuration table: ``repeats`` blocks of ``kind`` producing
+    ``out_channels``.
 
-    The block kind follows from the groups: ``pw1_groups[0] == 0`` marks Micro-Block-A (no first
-    pointwise conv), ``pw2_groups[1] == 0`` marks Micro-Block-B (no depthwise conv); all others
-    are Micro-Block-C.
+    ``kind`` names the block (:data:`BLOCK_KINDS`): ``"A"`` (Micro-Block-A: no first pointwise
+    conv, so ``pw1_groups[0]`` is unused), ``"B"`` (Micro-Block-B, the last stage: one grouped
+    pointwise conv with ``pw1_groups[0]`` groups, ``pw2_groups`` unused) or ``"C"``
+    (Micro-Block-C). Unused groups are ``None``.
     """
+    kind: str
     stride: int
     repeats: int
     out_channels: int
     kernel: int
     expansion: Tuple[int, int]   # (c1, c2): hidden channels = in · c1 · c2
-    pw1_groups: Tuple[int, int]  # (g1, g2): first pointwise conv groups, then its shuffle
-    pw2_groups: Tuple[int, int]  # (g3, g4): second pointwise conv groups, then its shuffle
+    pw1_groups: Tuple[Optional[int], int]            # (g1, g2): first pointwise conv groups, its shuffle
+    pw2_groups: Tuple[Optional[int], Optional[int]]  # (g3, g4): second pointwise conv groups, its shuffle
     acts: Tuple[int, int, int]   # after pointwise-1, depthwise, pointwise-2: 0 none/ReLU6, K of DSM
     reduction_ratio: int         # r: the squeeze ratio is REDUCTION · r
 
@@ -66,54 +73,55 @@ class MicroNetSpec(NamedTuple):
 S = Stage
 MICRONET_SPECS = {
     "MicroNet_M0": MicroNetSpec((2, 2), (
-        S(2, 1, 8, 3, (2, 2), (0, 4), (2, 2), (2, 0, 1), 1),
-        S(2, 1, 12, 3, (2, 2), (0, 8), (4, 4), (2, 2, 1), 1),
-        S(2, 1, 16, 5, (2, 2), (0, 12), (4, 4), (2, 2, 1), 1),
-        S(1, 1, 32, 5, (1, 4), (4, 4), (4, 4), (2, 2, 1), 1),
-        S(2, 1, 64, 5, (1, 4), (8, 8), (8, 8), (2, 2, 1), 1),
-        S(1, 1, 96, 3, (1, 4), (8, 8), (8, 8), (2, 2, 1), 2),
-        S(1, 1, 384, 3, (1, 4), (12, 12), (0, 0), (2, 2, 1), 2),
+        S("A", 2, 1, 8, 3, (2, 2), (None, 4), (2, 2), (2, 0, 1), 1),
+        S("A", 2, 1, 12, 3, (2, 2), (None, 8), (4, 4), (2, 2, 1), 1),
+        S("A", 2, 1, 16, 5, (2, 2), (None, 12), (4, 4), (2, 2, 1), 1),
+        S("C", 1, 1, 32, 5, (1, 4), (4, 4), (4, 4), (2, 2, 1), 1),
+        S("C", 2, 1, 64, 5, (1, 4), (8, 8), (8, 8), (2, 2, 1), 1),
+        S("C", 1, 1, 96, 3, (1, 4), (8, 8), (8, 8), (2, 2, 1), 2),
+        S("B", 1, 1, 384, 3, (1, 4), (12, 12), (None, None), (2, 2, 1), 2),
     ), 640, 0.05, (1.0, 1.0), (0.0, 0.0)),
     "MicroNet_M1": MicroNetSpec((3, 2), (
-        S(2, 1, 8, 3, (2, 2), (0, 6), (2, 2), (2, 0, 1), 1),
-        S(2, 1, 16, 3, (2, 2), (0, 8), (4, 4), (2, 2, 1), 1),
-        S(2, 1, 16, 5, (2, 2), (0, 16), (4, 4), (2, 2, 1), 1),
-        S(1, 1, 32, 5, (1, 6), (4, 4), (4, 4), (2, 2, 1), 1),
-        S(2, 1, 64, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 1),
-        S(1, 1, 96, 3, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
-        S(1, 1, 576, 3, (1, 6), (12, 12), (0, 0), (2, 2, 1), 2),
+        S("A", 2, 1, 8, 3, (2, 2), (None, 6), (2, 2), (2, 0, 1), 1),
+        S("A", 2, 1, 16, 3, (2, 2), (None, 8), (4, 4), (2, 2, 1), 1),
+        S("A", 2, 1, 16, 5, (2, 2), (None, 16), (4, 4), (2, 2, 1), 1),
+        S("C", 1, 1, 32, 5, (1, 6), (4, 4), (4, 4), (2, 2, 1), 1),
+        S("C", 2, 1, 64, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 1),
+        S("C", 1, 1, 96, 3, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
+        S("B", 1, 1, 576, 3, (1, 6), (12, 12), (None, None), (2, 2, 1), 2),
     ), 960, 0.05, (1.0, 1.0), (0.0, 0.0)),
     "MicroNet_M2": MicroNetSpec((4, 2), (
-        S(2, 1, 12, 3, (2, 2), (0, 8), (4, 4), (2, 0, 1), 1),
-        S(2, 1, 16, 3, (2, 2), (0, 12), (4, 4), (2, 2, 1), 1),
-        S(1, 1, 24, 3, (2, 2), (0, 16), (4, 4), (2, 2, 1), 1),
-        S(2, 1, 32, 5, (1, 6), (6, 6), (4, 4), (2, 2, 1), 1),
-        S(1, 1, 32, 5, (1, 6), (8, 8), (4, 4), (2, 2, 1), 2),
-        S(1, 1, 64, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
-        S(2, 1, 96, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
-        S(1, 1, 128, 3, (1, 6), (12, 12), (8, 8), (2, 2, 1), 2),
-        S(1, 1, 768, 3, (1, 6), (16, 16), (0, 0), (2, 2, 1), 2),
+        S("A", 2, 1, 12, 3, (2, 2), (None, 8), (4, 4), (2, 0, 1), 1),
+        S("A", 2, 1, 16, 3, (2, 2), (None, 12), (4, 4), (2, 2, 1), 1),
+        S("A", 1, 1, 24, 3, (2, 2), (None, 16), (4, 4), (2, 2, 1), 1),
+        S("C", 2, 1, 32, 5, (1, 6), (6, 6), (4, 4), (2, 2, 1), 1),
+        S("C", 1, 1, 32, 5, (1, 6), (8, 8), (4, 4), (2, 2, 1), 2),
+        S("C", 1, 1, 64, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
+        S("C", 2, 1, 96, 5, (1, 6), (8, 8), (8, 8), (2, 2, 1), 2),
+        S("C", 1, 1, 128, 3, (1, 6), (12, 12), (8, 8), (2, 2, 1), 2),
+        S("B", 1, 1, 768, 3, (1, 6), (16, 16), (None, None), (2, 2, 1), 2),
     ), 1024, 0.1, (1.0, 1.0), (0.0, 0.0)),
     "MicroNet_M3": MicroNetSpec((4, 3), (
-        S(2, 1, 16, 3, (2, 2), (0, 12), (4, 4), (0, 2, 0), 1),
-        S(2, 1, 24, 3, (2, 2), (0, 16), (4, 4), (0, 2, 0), 1),
-        S(1, 1, 24, 3, (2, 2), (0, 24), (4, 4), (0, 2, 0), 1),
-        S(2, 1, 32, 5, (1, 6), (6, 6), (4, 4), (0, 2, 0), 1),
-        S(1, 1, 32, 5, (1, 6), (8, 8), (4, 4), (0, 2, 0), 2),
-        S(1, 1, 64, 5, (1, 6), (8, 8), (8, 8), (0, 2, 0), 2),
-        S(1, 1, 80, 5, (1, 6), (8, 8), (8, 8), (0, 2, 0), 2),
-        S(1, 1, 80, 5, (1, 6), (10, 10), (8, 8), (0, 2, 0), 2),
-        S(2, 1, 120, 5, (1, 6), (10, 10), (10, 10), (0, 2, 0), 2),
-        S(1, 1, 120, 5, (1, 6), (12, 12), (10, 10), (0, 2, 0), 2),
-        S(1, 1, 144, 3, (1, 6), (12, 12), (12, 12), (0, 2, 0), 2),
-        S(1, 1, 864, 3, (1, 6), (12, 12), (0, 0), (0, 2, 0), 2),
+        S("A", 2, 1, 16, 3, (2, 2), (None, 12), (4, 4), (0, 2, 0), 1),
+        S("A", 2, 1, 24, 3, (2, 2), (None, 16), (4, 4), (0, 2, 0), 1),
+        S("A", 1, 1, 24, 3, (2, 2), (None, 24), (4, 4), (0, 2, 0), 1),
+        S("C", 2, 1, 32, 5, (1, 6), (6, 6), (4, 4), (0, 2, 0), 1),
+        S("C", 1, 1, 32, 5, (1, 6), (8, 8), (4, 4), (0, 2, 0), 2),
+        S("C", 1, 1, 64, 5, (1, 6), (8, 8), (8, 8), (0, 2, 0), 2),
+        S("C", 1, 1, 80, 5, (1, 6), (8, 8), (8, 8), (0, 2, 0), 2),
+        S("C", 1, 1, 80, 5, (1, 6), (10, 10), (8, 8), (0, 2, 0), 2),
+        S("C", 2, 1, 120, 5, (1, 6), (10, 10), (10, 10), (0, 2, 0), 2),
+        S("C", 1, 1, 120, 5, (1, 6), (12, 12), (10, 10), (0, 2, 0), 2),
+        S("C", 1, 1, 144, 3, (1, 6), (12, 12), (12, 12), (0, 2, 0), 2),
+        S("B", 1, 1, 864, 3, (1, 6), (12, 12), (None, None), (0, 2, 0), 2),
     ), 1024, 0.1, (1.0, 0.5), (0.0, 0.5)),
 }
 del S
 
 
-def conv_bn(in_channels, out_channels, kernel, stride, padding, groups):
-    """A bias-free convolution followed by BatchNorm, as two entries of a Sequential."""
+def conv_bn_layers(in_channels, out_channels, kernel, stride, padding, groups):
+    """A bias-free convolution and its BatchNorm as a list of two layers, to be spliced into an
+    enclosing ``nn.Sequential`` (their indices there are part of the state-dict keys)."""
     return [nn.Conv2D(in_channels, out_channels, kernel, stride, padding, groups=groups, bias_attr=False),
             nn.BatchNorm2D(out_channels)]
 
@@ -123,7 +131,7 @@ class PointwiseGroupConv(nn.Layer):
 
     def __init__(self, in_channels, out_channels, groups):
         super().__init__()
-        self.conv = nn.Sequential(*conv_bn(in_channels, out_channels, 1, 1, 0, groups))
+        self.conv = nn.Sequential(*conv_bn_layers(in_channels, out_channels, 1, 1, 0, groups))
 
     def forward(self, x):
         return self.conv(x)
@@ -142,8 +150,8 @@ class MicroDepthwiseConv(nn.Layer):
         mid, out = in_channels * expansion[0], in_channels * expansion[0] * expansion[1]
         pad = kernel // 2
         self.conv = nn.Sequential(
-            *conv_bn(in_channels, mid, (kernel, 1), (stride, 1), (pad, 0), in_channels),
-            *conv_bn(mid, out, (1, kernel), (1, stride), (0, pad), mid))
+            *conv_bn_layers(in_channels, mid, (kernel, 1), (stride, 1), (pad, 0), in_channels),
+            *conv_bn_layers(mid, out, (1, kernel), (1, stride), (0, pad), mid))
 
     def forward(self, x):
         return self.conv(x)
@@ -157,8 +165,8 @@ class StemConv(nn.Layer):
         g1, g2 = groups
         pad = kernel // 2
         self.conv = nn.Sequential(
-            *conv_bn(in_channels, g1, (kernel, 1), (stride, 1), (pad, 0), 1),
-            *conv_bn(g1, g1 * g2, (1, kernel), (1, stride), (0, pad), g1),
+            *conv_bn_layers(in_channels, g1, (kernel, 1), (stride, 1), (pad, 0), 1),
+            *conv_bn_layers(g1, g1 * g2, (1, kernel), (1, stride), (0, pad), g1),
             ChannelShuffle(g1, g1 * g2))
 
     def forward(self, x):
@@ -235,6 +243,7 @@ def activation(kind, channels, reduction, init, groups, expansion=False, default
 
 
 def shuffle_if(condition, groups, channels):
+    """A channel shuffle, or an ``nn.Identity`` holding its index in the block (state-dict keys)."""
     return ChannelShuffle(groups, channels) if condition else nn.Identity()
 
 
@@ -298,7 +307,7 @@ class MicroBlockC(MicroBlock):
             activation(y1, hidden, reduction, init, stage.pw1_groups, default=nn.ReLU6()),
             ChannelShuffle(g2, hidden),
             MicroDepthwiseConv(hidden, (1, 1), stage.kernel, stride),
-            nn.Identity(),
+            nn.Identity(),  # no layer: keeps the indices of the following layers (state-dict keys)
             activation(y2, hidden, reduction, init, stage.pw1_groups, expansion=True, default=nn.ReLU6()),
             mid_shuffle,
             PointwiseGroupConv(hidden, out, g3),
@@ -309,12 +318,8 @@ class MicroBlockC(MicroBlock):
         ], residual=stride == 1 and in_channels == out)
 
 
-def block_class(stage):
-    if stage.pw1_groups[0] == 0:
-        return MicroBlockA
-    if stage.pw2_groups[1] == 0:
-        return MicroBlockB
-    return MicroBlockC
+BLOCK_KINDS = {"A": MicroBlockA, "B": MicroBlockB, "C": MicroBlockC}
+"""The block class of each ``Stage.kind``."""
 
 
 class SwishLinear(nn.Layer):
@@ -348,8 +353,8 @@ class MicroNet(nn.Layer):
         for stage in spec.stages:
             for i in range(stage.repeats):
                 stride = stage.stride if i == 0 else 1
-                blocks.append(block_class(stage)(channels, stage, stride, init,
-                                                 REDUCTION * stage.reduction_ratio))
+                blocks.append(BLOCK_KINDS[stage.kind](channels, stage, stride, init,
+                                                      REDUCTION * stage.reduction_ratio))
                 channels = stage.out_channels
         self.features = nn.Sequential(*blocks)
         self.num_features = channels

@@ -1,6 +1,7 @@
 """Export-time rewrite of MicroNet into a lean inference graph with the same outputs.
 
-:func:`prepare_for_export` turns an eval-mode :class:`~.micronet.MicroNet` into a
+:func:`rewrite_micronet`, registered as MicroNet's export rewrite (:mod:`ppcls.arch.export`,
+``prepare_for_export``), turns an eval-mode :class:`~.micronet.MicroNet` into a
 :class:`DeployMicroNet` computing the same function (to float rounding) with far fewer
 operators, for one input size and one runtime (``target``):
 
@@ -16,7 +17,8 @@ operators, for one input size and one runtime (``target``):
   the frame of the block input when they differ.
 * **Dynamic Shift-Max is one gather and a few multiply-adds.** The shift is a gather with a
   precomputed index, and ``(hardsigmoid(z) - 0.5) · 2·ACT_MAX + init`` is folded into the second
-  Linear layer and a clip: ``clip(z', -ACT_MAX, ACT_MAX) + init``.
+  Linear layer and a clip: ``clip(z', -ACT_MAX, ACT_MAX) + init`` (the formula of
+  :mod:`ppcls.arch.ops.shift_max`).
 * ``target="onnx"`` (ONNX Runtime) **fuses the stem**: its 3×1 convolution, BatchNorm and 1×3
   depthwise convolution become one 3×3 convolution. The first BatchNorm's shift passes through
   the second convolution, whose zero padding makes it vary along the output width: the fused
@@ -25,18 +27,17 @@ operators, for one input size and one runtime (``target``):
 * ``target="paddle"`` (Paddle Inference, whose CPU convolution loops over groups) runs the
   depthwise convolutions with one output per channel along axes of at most 28 as **banded matrix
   products**: a k×1 depthwise convolution of an H×W map is ``T_c @ x_c`` with one H'×H band
-  matrix per channel, one batched matmul instead of a per-channel loop (2–4× faster); spatial
-  means are matrix-vector products (Paddle's CPU reductions take twice as long). **BatchNorm
-  shifts run as** ``affine_channel`` with unit scales: Paddle's CPU kernel for it is 3.5× faster
-  than its broadcasting addition. paddle2onnx cannot convert it (``PADDLE_ONLY_OPS``), so ONNX
-  models come from ``target="onnx"``.
+  matrix per channel, one batched matmul instead of a per-channel loop; spatial means are
+  matrix-vector products. **BatchNorm shifts run as** ``affine_channel`` with unit scales,
+  faster on Paddle's CPU than its broadcasting addition. paddle2onnx cannot convert it
+  (``ppcls.arch.export.PADDLE_ONLY_OPS``), so ONNX models come from ``target="onnx"``.
 * ``target="paddle_cpu"`` is ``"paddle"`` with each Dynamic Shift-Max (squeeze network, clip,
   offsets, shift, products and maximum) in one ``micronet_shift_max`` operator of this project
   (:mod:`ppcls.arch.ops`, built from C++ on first use; CPU only).
 
-Which choices pay off was measured on both runtimes (docs/benchmarks.md); fusing the depthwise
-k×1/1×k pairs of the blocks was slower on both and is not done. Training keeps the readable
-:mod:`.micronet` model; only the exported graph changes.
+Which choices pay off was measured on both runtimes (docs/benchmarks.md, with the numbers);
+fusing the depthwise k×1/1×k pairs of the blocks was slower on both and is not done. Training
+keeps the readable :mod:`.micronet` model; only the exported graph changes.
 """
 import numpy as np
 import paddle
@@ -45,16 +46,12 @@ import paddle.nn.functional as F
 
 from ppcls.arch.backbone.layers import ChannelShuffle
 from ppcls.arch.backbone.model_zoo.micronet import ACT_MAX, DynamicShiftMax, MicroBlock, MicroNet
-from ppcls.arch.ops import FUSED_OPS, load_fused_ops
+from ppcls.arch.export import PADDLE_TARGETS, register_rewrite
+from ppcls.arch.onnx_export import FunctionCall, OnnxFunctionLayer
+from ppcls.arch.ops import load_fused_ops
+from ppcls.arch.ops.shift_max import (ONNX_INPUTS, PaddleOps, folded_shift_max, shift_max_function,
+                                       spatial_mean)
 
-TARGETS = ("paddle", "paddle_cpu", "onnx")
-"""Runtimes a rewrite can be tuned for: Paddle Inference with stock operators (any device), Paddle
-Inference on the CPU with this project's fused operators (:mod:`ppcls.arch.ops`), or ONNX Runtime
-(via paddle2onnx)."""
-PADDLE_TARGETS = ("paddle", "paddle_cpu")
-PADDLE_ONLY_OPS = ("affine_channel",) + FUSED_OPS
-"""Operators of the Paddle Inference rewrites that paddle2onnx cannot convert."""
-DEFAULT_IMAGE_SHAPE = (3, 224, 224)
 HARDSIGMOID_SLOPE = 0.1666667
 """``paddle.nn.Hardsigmoid``'s slope: ``hardsigmoid(z) = clip(slope·z + 0.5, 0, 1)``."""
 BANDED_MAX_SIZE = 28
@@ -169,7 +166,7 @@ class ChannelShift(nn.Layer):
     """Add a folded BatchNorm shift: ``[C]``, or ``[C, W]`` when it varies along the width.
 
     With ``affine`` (Paddle Inference) a per-channel shift runs as ``affine_channel`` with unit
-    scales: Paddle's CPU kernel for it is 3.5× faster than its broadcasting addition. Otherwise
+    scales, faster on Paddle's CPU than its broadcasting addition. Otherwise
     the shift is a ``[C, 1, 1 or W]`` parameter added by broadcasting (ONNX Runtime fuses it into
     the convolution before it).
     """
@@ -243,15 +240,6 @@ class Gather(nn.Layer):
         return paddle.gather(x, self.index, axis=1)
 
 
-def spatial_mean(x, by_matmul):
-    """``[N, C, H, W] → [N, C]`` mean; by a matrix-vector product if ``by_matmul`` (Paddle
-    Inference's CPU reductions take twice as long)."""
-    if not by_matmul:
-        return x.mean(axis=[2, 3])
-    pixels = x.shape[2] * x.shape[3]
-    return paddle.matmul(x.flatten(2), paddle.full([pixels, 1], 1.0 / pixels)).squeeze(-1)
-
-
 def fold_shift_max(dsm, frame):
     """Dynamic Shift-Max's squeeze network with the coefficient rescaling folded in, for inputs in
     memory order ``frame``: ``(w1, b1, w2, b2, offset, shift_index)``.
@@ -271,13 +259,14 @@ def fold_shift_max(dsm, frame):
             inverse(frame)[sigma[frame]])
 
 
-class DeployShiftMax(nn.Layer):
-    """Dynamic Shift-Max with folded coefficients: ``max_k (x·A_k + x[:, shift]·B_k)``, the
-    products broadcasting ``[N, C, 1, 1]`` coefficients (stock operators)."""
+class DeployShiftMax(OnnxFunctionLayer):
+    """Dynamic Shift-Max with folded coefficients (:func:`~ppcls.arch.ops.shift_max.folded_shift_max`
+    in stock operators): ``max_k (x·A_k + x[:, shift]·B_k)``, the products broadcasting
+    ``[N, C, 1, 1]`` coefficients. In an ONNX export it is one ``ppcls.DynamicShiftMaxK<K>`` node."""
 
     def __init__(self, dsm, frame, mean_by_matmul):
         super().__init__()
-        self.mean_by_matmul = mean_by_matmul
+        self.ops = PaddleOps(mean_by_matmul)
         w1, b1, w2, b2, offset, shift_index = fold_shift_max(dsm, frame)
         self.w1, self.b1, self.w2, self.b2 = (_param(self, v) for v in (w1, b1, w2, b2))
         self.offset = _param(self, offset[None, :])
@@ -285,22 +274,14 @@ class DeployShiftMax(nn.Layer):
         self.branches = dsm.branches
 
     def forward(self, x):
-        hidden = F.relu(paddle.matmul(spatial_mean(x, self.mean_by_matmul), self.w1) + self.b1)
-        coeffs = paddle.clip(paddle.matmul(hidden, self.w2) + self.b2, -ACT_MAX, ACT_MAX) + self.offset
-        coeffs = coeffs.unsqueeze([2, 3]).split(2 * self.branches, axis=1)
-        shifted = paddle.gather(x, self.shift_index, axis=1)
-        out = x * coeffs[0] + shifted * coeffs[1]
-        for k in range(1, self.branches):
-            out = paddle.maximum(out, x * coeffs[2 * k] + shifted * coeffs[2 * k + 1])
-        return out
+        return folded_shift_max(self.ops, x, self.w1, self.b1, self.w2, self.b2, self.offset,
+                                self.shift_index, self.branches, ACT_MAX)
 
     def onnx_call(self):
-        """This layer as one ``ppcls.DynamicShiftMaxK<K>`` node of an ONNX export
-        (:mod:`ppcls.arch.ops.onnx_functions`)."""
-        from ppcls.arch.ops.onnx_functions import FunctionCall, shift_max_function
-        inputs = dict(W1=self.w1, B1=self.b1, W2=self.w2, B2=self.b2, Offset=self.offset.flatten(),
-                      Shift=self.shift_index)
-        return FunctionCall(f"DynamicShiftMaxK{self.branches}", {k: v.numpy() for k, v in inputs.items()},
+        """This layer as one ``ppcls.DynamicShiftMaxK<K>`` node with the folded weights as inputs."""
+        weights = (self.w1, self.b1, self.w2, self.b2, self.offset.flatten(), self.shift_index)
+        return FunctionCall(f"DynamicShiftMaxK{self.branches}",
+                            {name: value.numpy() for name, value in zip(ONNX_INPUTS[1:], weights)},
                             dict(branches=self.branches, act_max=ACT_MAX),
                             shift_max_function(self.branches, ACT_MAX))
 
@@ -335,7 +316,7 @@ class DeployHead(nn.Layer):
 
     With ``linear_as_conv`` (ONNX Runtime) the two Linear layers run as 1×1 convolutions over a
     ``[1, features, N, 1]`` map, one pixel per image: for one image ONNX Runtime's convolution
-    streams the weights 25–30% faster than its GEMM, and a batch is still one product.
+    streams the weights faster than its GEMM, and a batch is still one product.
     """
 
     def __init__(self, classifier, frame, target):
@@ -480,29 +461,12 @@ def _conv_input_sizes(model, image_shape):
     return sizes
 
 
-def rewrite_micronet(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
-    """The :class:`DeployMicroNet` computing eval-mode ``model`` on ``image_shape`` images."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-    model.eval()
+@register_rewrite(MicroNet)
+def rewrite_micronet(model, image_shape, target):
+    """The :class:`DeployMicroNet` computing eval-mode ``model`` on ``image_shape`` images, tuned
+    for ``target`` (one of ``ppcls.arch.export.TARGETS``)."""
     sizes = _conv_input_sizes(model, image_shape)
     rewriter = Rewriter(image_shape[0], target)
     features = [rewriter.block(_primitives(block, sizes), bool(getattr(block, "residual", False)))
                 for block in model.features]
     return DeployMicroNet(features, DeployHead(model.classifier, rewriter.frame, target))
-
-
-def prepare_for_export(model, image_shape=DEFAULT_IMAGE_SHAPE, target="paddle"):
-    """The fastest equivalent of ``model`` on ``target`` for ``image_shape`` (C, H, W) images.
-
-    A MicroNet, or an ``nn.Sequential`` starting with one (e.g. followed by a softmax), is
-    rewritten into a :class:`DeployMicroNet` tuned for ``target`` ("paddle": Paddle Inference,
-    "onnx": ONNX Runtime after paddle2onnx); any other model is returned unchanged. The rewrite
-    copies the weights: ``model`` itself is only put in eval mode.
-    """
-    if isinstance(model, MicroNet):
-        return rewrite_micronet(model, image_shape, target).eval()
-    if isinstance(model, nn.Sequential) and len(model) and isinstance(model[0], MicroNet):
-        rest = list(model.children())[1:]
-        return nn.Sequential(prepare_for_export(model[0], image_shape, target), *rest).eval()
-    return model

@@ -1,11 +1,12 @@
-"""Fused operators in ONNX exports: one node per fused layer, defined as an ONNX local function.
+"""ONNX export, the one path of ``tools/export_model.py`` and ``tools/export_onnx.py``.
 
-A layer with an ``onnx_call()`` method (for MicroNet, each Dynamic Shift-Max of the ``onnx``
-rewrite) becomes one node of this project's ``ppcls`` domain in ``inference.onnx``, e.g.
-``ppcls.DynamicShiftMaxK2(X, W1, B1, W2, B2, Offset, Shift)``. The model also carries each
+:func:`convert_program` converts a saved Paddle program with paddle2onnx; :func:`export_onnx`
+traces a network and converts it, with each :class:`OnnxFunctionLayer` (for MicroNet, each
+Dynamic Shift-Max of the ``onnx`` rewrite) as one node of the ``ppcls`` domain, e.g.
+``ppcls.DynamicShiftMaxK2(X, W1, B1, W2, B2, Offset, Shift)``. The model also carries each such
 operator's definition in stock ONNX operators (an ONNX local function, IR version 8), so any
-runtime runs it as before; an ONNX Runtime session that registered this project's operator
-library (:func:`ppcls.arch.ops.load_onnxruntime_ops`) runs the whole layer as one kernel instead.
+runtime runs it; an ONNX Runtime session that registered this project's operator library
+(:func:`ppcls.arch.ops.register_onnxruntime_ops`) runs the whole layer as one kernel instead.
 
 paddle2onnx cannot convert custom operators, so :func:`function_markers` swaps each such layer
 for a :class:`Marker` (``x · m`` with a named one-element parameter ``m``) while the network is
@@ -14,13 +15,19 @@ model by the layer's node.
 """
 import contextlib
 import dataclasses
+import os
 import re
+import tempfile
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 
-DOMAIN = "ppcls"
+from ppcls.arch.export import PADDLE_ONLY_OPS, save_program
+from ppcls.arch.ops import ONNX_DOMAIN, ops_in_program
+from ppcls.utils.errors import PPClsError
+
+OPSET = 11
 MARKER_PREFIX = "ppcls_function_call_"
 IR_VERSION = 8
 """The first ONNX IR version with model-local functions."""
@@ -28,13 +35,21 @@ IR_VERSION = 8
 
 @dataclasses.dataclass
 class FunctionCall:
-    """What one layer becomes in ONNX: ``DOMAIN.op_type(x, *inputs)`` with ``attributes``;
+    """What one layer becomes in ONNX: ``ONNX_DOMAIN.op_type(x, *inputs)`` with ``attributes``;
     ``function(opset)`` builds the operator's definition for the model's default opset."""
 
     op_type: str
     inputs: dict
     attributes: dict
     function: object
+
+
+class OnnxFunctionLayer(nn.Layer):
+    """A layer exported to ONNX as one node of this project's domain: :meth:`onnx_call` says which."""
+
+    def onnx_call(self):
+        """The :class:`FunctionCall` this layer becomes (its input ``x`` comes first)."""
+        raise NotImplementedError
 
 
 class Marker(nn.Layer):
@@ -51,18 +66,19 @@ class Marker(nn.Layer):
         return x * self.marker
 
 
-def _named_children_with_calls(net):
+def _function_layers(net):
+    """``(parent, attribute name, layer)`` of every :class:`OnnxFunctionLayer` in ``net``."""
     for parent in [net] + list(net.sublayers()):
         for name, child in parent.named_children():
-            if hasattr(child, "onnx_call"):
+            if isinstance(child, OnnxFunctionLayer):
                 yield parent, name, child
 
 
 @contextlib.contextmanager
 def function_markers(net):
-    """Swap every layer of ``net`` with ``onnx_call()`` for a :class:`Marker` (restored on exit);
+    """Swap every :class:`OnnxFunctionLayer` of ``net`` for a :class:`Marker` (restored on exit);
     yield the list of their :class:`FunctionCall`, indexed like the markers."""
-    swapped = list(_named_children_with_calls(net))
+    swapped = list(_function_layers(net))
     calls = [child.onnx_call() for _, _, child in swapped]
     for index, (parent, name, _) in enumerate(swapped):
         setattr(parent, name, Marker(index))
@@ -107,7 +123,7 @@ def insert_function_calls(model, calls):
         graph.initializer.extend(numpy_helper.from_array(np.ascontiguousarray(value), name)
                                  for name, value in zip(names, call.inputs.values()))
         nodes.append(helper.make_node(call.op_type, [node.input[0]] + names, list(node.output),
-                                      name=f"{call.op_type}_{index}", domain=DOMAIN, **call.attributes))
+                                      name=f"{call.op_type}_{index}", domain=ONNX_DOMAIN, **call.attributes))
         found.add(index)
     if found != set(range(len(calls))):
         raise RuntimeError(f"the converted model lost the marker(s) of call(s) "
@@ -118,50 +134,9 @@ def insert_function_calls(model, calls):
     graph.node.extend(nodes)
     opset = _default_opset(model)
     model.functions.extend(build(opset) for build in {call.op_type: call.function for call in calls}.values())
-    model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+    model.opset_import.append(helper.make_opsetid(ONNX_DOMAIN, 1))
     model.ir_version = max(model.ir_version, IR_VERSION)
     return model
-
-
-def shift_max_function(branches, act_max):
-    """A builder of ``DynamicShiftMaxK{branches}`` in stock operators, for one opset (10–12:
-    ``Unsqueeze`` and ``Split`` take their axes as attributes, ``Clip`` its bounds as inputs).
-
-    ``y = max_k (a_k·X + b_k·X[:, Shift])`` with ``[a_1 | b_1 | … | a_K | b_K] = clip(relu(
-    mean(X)·W1 + B1)·W2 + B2, -act_max, act_max) + Offset`` (MicroNet's Eq. 4 with the squeeze
-    network's rescaling folded in, ppcls/arch/backbone/model_zoo/micronet_deploy.py).
-    """
-    from onnx import TensorProto, helper
-
-    def build(opset):
-        if not 11 <= opset <= 12:
-            raise ValueError(f"DynamicShiftMax is defined for ONNX opsets 11 and 12, not {opset}")
-        bound = lambda name, value: helper.make_node(  # noqa: E731
-            "Constant", [], [name], value=helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
-        parts = [f"coeff_{i}" for i in range(2 * branches)]
-        terms = [f"term_{k}" for k in range(branches)]
-        nodes = [
-            helper.make_node("ReduceMean", ["X"], ["mean"], axes=[2, 3], keepdims=0),
-            helper.make_node("Gemm", ["mean", "W1", "B1"], ["hidden_in"]),
-            helper.make_node("Relu", ["hidden_in"], ["hidden"]),
-            helper.make_node("Gemm", ["hidden", "W2", "B2"], ["logits"]),
-            bound("low", -act_max), bound("high", act_max),
-            helper.make_node("Clip", ["logits", "low", "high"], ["clipped"]),
-            helper.make_node("Add", ["clipped", "Offset"], ["coeffs"]),
-            helper.make_node("Unsqueeze", ["coeffs"], ["coeffs_map"], axes=[2, 3]),
-            helper.make_node("Split", ["coeffs_map"], parts, axis=1),
-            helper.make_node("Gather", ["X", "Shift"], ["shifted"], axis=1),
-        ]
-        for k in range(branches):
-            nodes += [helper.make_node("Mul", ["X", parts[2 * k]], [f"ax_{k}"]),
-                      helper.make_node("Mul", ["shifted", parts[2 * k + 1]], [f"bx_{k}"]),
-                      helper.make_node("Add", [f"ax_{k}", f"bx_{k}"], [terms[k] if branches > 1 else "Y"])]
-        if branches > 1:
-            nodes.append(helper.make_node("Max", terms, ["Y"]))
-        return helper.make_function(DOMAIN, f"DynamicShiftMaxK{branches}",
-                                    ["X", "W1", "B1", "W2", "B2", "Offset", "Shift"], ["Y"], nodes,
-                                    [helper.make_opsetid("", opset)], ["branches", "act_max"])
-    return build
 
 
 def insert_function_calls_in_file(path, calls):
@@ -170,3 +145,45 @@ def insert_function_calls_in_file(path, calls):
     model = insert_function_calls(onnx.load(path), calls)
     onnx.checker.check_model(model)
     onnx.save(model, path)
+
+
+def check_convertible(program_file):
+    """Refuse a program holding operators of the Paddle Inference rewrite (paddle2onnx would abort)."""
+    found = ops_in_program(program_file, PADDLE_ONLY_OPS)
+    if found:
+        raise PPClsError(
+            f"{program_file} was exported for Paddle Inference (Global.export_target=paddle or paddle_cpu): "
+            f"paddle2onnx cannot convert its {', '.join(found)} operators; tools/export_model.py "
+            f"writes inference.onnx itself, or export with -o Global.export_target=onnx to convert")
+
+
+def convert_program(program_file, params_file, save_file, opset=OPSET):
+    """Convert a saved Paddle program to ONNX with paddle2onnx's Python API (its constant folding is
+    skipped: it installs packages); PPClsError if it cannot."""
+    check_convertible(program_file)
+    try:
+        import paddle2onnx
+    except ImportError:
+        raise PPClsError("paddle2onnx is not installed: pip install paddle2onnx") from None
+    try:
+        paddle2onnx.export(str(program_file), str(params_file), str(save_file), opset_version=opset,
+                           optimize_tool="None")
+    except Exception as err:
+        raise PPClsError(f"paddle2onnx could not convert {program_file} "
+                         f"({type(err).__name__}: {err})") from None
+    if not os.path.isfile(save_file):
+        raise PPClsError(f"paddle2onnx did not write {save_file}")
+
+
+def export_onnx(net, image_shape, path, opset=OPSET):
+    """Write ``net`` for float32 ``[None] + image_shape`` inputs as the ONNX model ``path`` (via a
+    temporary Paddle program next to it), each :class:`OnnxFunctionLayer` as one node; return ``path``."""
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(path))) as tmp:
+        prefix = os.path.join(tmp, "inference")
+        with function_markers(net) as calls:
+            save_program(net, image_shape, prefix)
+        convert_program(prefix + ".json", prefix + ".pdiparams", prefix + ".onnx", opset)
+        if calls:
+            insert_function_calls_in_file(prefix + ".onnx", calls)
+        os.replace(prefix + ".onnx", path)
+    return path
