@@ -44,7 +44,7 @@ from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_mode
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
 REQUIRED_KEYS = ("infer_imgs", "inference_model_dir")
-DEFAULTS = {"batch_size": 1, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False, "cpu_num_threads": 1,
+DEFAULTS = {"batch_size": 4, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False, "cpu_num_threads": 1,
             "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
             "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": "auto"}
 """Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest CPU
