@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
 import numpy as np
 
@@ -41,7 +40,6 @@ import latency  # noqa: E402
 DEPLOY_CONFIG = os.path.join(common.ROOT, "deploy", "configs", "inference_cls.yaml")
 TRAIN_CONFIG = os.path.join(common.ROOT, "ppcls", "configs", "ImageNet", "MicroNet", "{}.yaml")
 IMAGES = os.path.join(common.ROOT, "..", "shared", "data", "micronet", "imagenet_val")
-PEER_PREPROCESS = os.path.join("deploy", "python", "preprocess.py")
 PEER_OPS = [{"ResizeImage": {"resize_short": 256}}, {"CropImage": {"size": 224}},
             {"NormalizeImage": {"scale": 0.00392157, "mean": [0.485, 0.456, 0.406],
                                 "std": [0.229, 0.224, 0.225], "order": "", "channel_num": 3}},
@@ -111,30 +109,6 @@ def predictor_run(model_dir, **overrides):
             predict_cls.main()
         return [line for line in printed.getvalue().splitlines() if "\tclass id(s): " in line]
     return run
-
-
-def peer_preprocess(micronet_path):
-    """PaddleClas 2.6's deploy/python/preprocess.py, loaded by path (its detection and ``six``
-    imports stubbed), or None."""
-    package_root = micronet_path.split(os.sep + "ppcls" + os.sep)[0]
-    path = os.path.join(package_root, PEER_PREPROCESS)
-    if not os.path.isfile(path):
-        return None
-    stubs = {"six": {"PY2": False}, "paddleclas": {}, "paddleclas.deploy": {},
-             "paddleclas.deploy.python": {},
-             "paddleclas.deploy.python.det_preprocess": dict.fromkeys(
-                 ("DetNormalizeImage", "DetPadStride", "DetPermute", "DetResize"))}
-    for name, attrs in stubs.items():
-        if name not in sys.modules:
-            module = types.ModuleType(name)
-            module.__dict__.update(attrs)
-            sys.modules[name] = module
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("_paddleclas_peer_preprocess", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its create_operators looks operators up in its own module
-    spec.loader.exec_module(module)
-    return module
 
 
 def peer_run(preprocess, onnx_path, threads, sink):
@@ -241,7 +215,7 @@ def main(argv=None):
     args = parse_args(argv)
     state = common.start(args)
     peer = state[0]
-    preprocess = peer_preprocess(state[1]["source"]) if peer is not None else None
+    preprocess = common.peer_preprocess(state[1]["source"]) if peer is not None else None
     if peer is not None and preprocess is None:
         print("PaddleClas's deploy/python/preprocess.py not found next to its micronet.py; "
               "measuring this project only", file=sys.stderr)
