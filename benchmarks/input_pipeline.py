@@ -19,7 +19,7 @@ thread, as one DataLoader worker process does:
 
 Rounds alternate between the rows; each times one pass over the files. The table gives images
 per second (median over ``--repeats`` rounds, min–max) and the ratio of ``ppcls`` to
-``paddleclas``.
+``paddleclas``: the median over rounds of each round's ratio (each in brackets).
 """
 import argparse
 import glob
@@ -111,23 +111,31 @@ def measure(runners, args):
             run()
             rounds[row].append(args.count / (now() - start))
     return [dict(row=row, images_per_s=float(np.median(values)), min=float(min(values)),
-                 max=float(max(values)), rounds=[round(v, 1) for v in values]) for row, values in rounds.items()]
+                 max=float(max(values)), rounds=[float(v) for v in values]) for row, values in rounds.items()]
 
 
 def ratios(rows):
-    table = {r["row"]: r["images_per_s"] for r in rows}
+    """Each ``ppcls`` row over ``paddleclas``: the median over rounds of each round's ratio (the
+    rows of a round ran back to back, under the same machine load)."""
+    table = {r["row"]: r["rounds"] for r in rows}
     if "paddleclas" not in table:
         return []
-    return [dict(comparison=f"{row} / paddleclas", ratio=table[row] / table["paddleclas"])
-            for row in ("ppcls", "ppcls operators, unfused")]
+    out = []
+    for row in ("ppcls", "ppcls operators, unfused"):
+        per_round = [mine / theirs for mine, theirs in zip(table[row], table["paddleclas"])]
+        out.append(dict(comparison=f"{row} / paddleclas", ratio=float(np.median(per_round)),
+                        round_ratios=[round(v, 2) for v in per_round]))
+    return out
 
 
 def render(result):
     rows = [[r["row"], f"{r['images_per_s']:.1f}", f"{r['min']:.1f}–{r['max']:.1f}"] for r in result["rows"]]
     text = [result["peer"]["note"], "", common.markdown_table(["pipeline", "images/s", "min–max"], rows)]
     if result["ratios"]:
-        text += ["", common.markdown_table(["comparison", "ratio"],
-                                           [[r["comparison"], f"{r['ratio']:.2f}"] for r in result["ratios"]])]
+        text += ["", common.markdown_table(
+            ["comparison", "ratio (rounds)"],
+            [[r["comparison"], f"{r['ratio']:.2f} ({', '.join(f'{v:.2f}' for v in r['round_ratios'])})"]
+             for r in result["ratios"]])]
     return "\n".join(text)
 
 

@@ -300,8 +300,8 @@ def table_rows(text, first_cells):
 
 
 def ratio_of(row):
-    """The last cell of a table row as a number."""
-    return float(row.strip("| ").split(" | ")[-1])
+    """The number starting the last cell of a table row."""
+    return float(row.strip("| ").split(" | ")[-1].split()[0])
 
 
 @pytest.mark.slow
@@ -310,11 +310,11 @@ def test_end_to_end_prints_both_pipelines_and_the_ratio(micronet_data):
     text = run_text("end_to_end.py", "--models", "MicroNet_M0", "--long", "6", "--short", "2",
                     "--repeats", "1", "--images", str(micronet_data / "imagenet_val"))
     for row in ("ppcls", "ppcls, num_workers 0", "paddleclas, 1 thread(s)", "paddleclas, 2 thread(s)"):
-        rate = table_rows(text, ["MicroNet_M0", row])
-        assert len(rate) == 1 and float(rate[0].split(" | ")[2]) > 0, row
+        rate = table_rows(text, ["MicroNet_M0", row])  # a difference of two tiny runs: any sign
+        assert len(rate) == 1 and np.isfinite(float(rate[0].split(" | ")[2])), row
     assert "same predictions as num_workers 0 (top-5, scores to 1e-4): MicroNet_M0 yes" in text
     ratio = [line for line in table_rows(text, ["MicroNet_M0"]) if "(paddleclas, " in line]
-    assert len(ratio) == 1 and ratio_of(ratio[0]) > 0
+    assert len(ratio) == 1 and np.isfinite(ratio_of(ratio[0]))
 
 
 @pytest.mark.slow
