@@ -162,3 +162,19 @@ def test_dataset_samples_equal_the_unfused_operators(micronet_data, tmp_path):
             expected = transform(photo.read_bytes(), ops).transpose(2, 0, 1)
             assert int(label) == idx and image.shape == (3, 224, 224)
             np.testing.assert_array_equal(image, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_normalize_of_bytes_is_the_float_formula(channels):
+    """NormalizeImage looks uint8 HWC values up in a table: the same numbers as its formula on the
+    same values as float32 (any strides), and the formula itself to float32 precision."""
+    rng = np.random.default_rng(channels)
+    mean, std = rng.uniform(0.2, 0.6, channels).tolist(), rng.uniform(0.1, 0.3, channels).tolist()
+    normalize = NormalizeImage(mean=mean, std=std, order="hwc")
+    img = rng.integers(0, 256, size=(40, 50, channels), dtype=np.uint8)
+    for view in (img, img[3:30, 7:41], img[::-1, ::-2]):
+        out = normalize(view)
+        assert out.shape == view.shape and out.dtype == np.float32
+        np.testing.assert_array_equal(out, normalize(view.astype(np.float32)))
+        expected = (view / 255.0 - np.array(mean)) / np.array(std)
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
