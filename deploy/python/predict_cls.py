@@ -12,10 +12,10 @@ onnxruntime is installed, the fastest path measured (docs/benchmarks.md), else P
 On the CPU, ONNX Runtime runs the model's fused ``ppcls`` nodes with this project's kernels
 (``ppcls.arch.ops.load_onnxruntime_ops``, built with g++ on first use), or, when they cannot be
 built, their definitions in stock operators after a warning.
-Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use
-(the usual decode, resize, crop, normalize sequence in its fused form, same outputs:
-``ppcls.data.preprocess.fused``), run by ``Global.num_workers`` threads ahead of the model
-(0: in the main thread, one image after the other); results are printed in the input order.
+Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use.
+The usual decode, resize, crop, normalize sequence runs fused (same outputs:
+``ppcls.data.preprocess.fused``), in ``Global.num_workers`` threads ahead of the model (0: in the
+main thread, one image after the other); results are printed in the input order.
 """
 import difflib
 import importlib.util
@@ -44,8 +44,8 @@ from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_mode
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
 REQUIRED_KEYS = ("infer_imgs", "inference_model_dir")
-DEFAULTS = {"batch_size": 4, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False, "cpu_num_threads": 1,
-            "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
+DEFAULTS = {"batch_size": 4, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False,
+            "cpu_num_threads": 1, "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
             "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": "auto"}
 """Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest CPU
 settings measured (docs/deployment.md)."""
