@@ -61,6 +61,7 @@ def test_recognised_sequences_are_fused():
     {1: {"RandAugment": None}},
     {3: {"NormalizeImage": {"order": "hwc", "output_fp16": True}}},
     {3: {"NormalizeImage": {"order": "hwc", "channel_num": 4}}},
+    {3: {"NormalizeImage": {"order": "hwc", "mean": [0.5], "std": [0.2]}}},
     {4: {"CropImage": {"size": 8}}},
 ])
 def test_other_pipelines_are_left_alone(change):

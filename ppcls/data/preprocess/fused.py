@@ -5,7 +5,7 @@ pixels without mixing channels (``ResizeImage``, ``CropImage``, ``RandCropImage`
 ``RandFlipImage``), ``NormalizeImage`` on HWC and ``ToCHWImage``. :func:`fuse_operators` runs
 that sequence as
 
-* ``DecodeImage`` keeping the decoder's BGR order (no copy to reverse the channels: the moving
+* ``DecodeImage`` keeping the decoder's BGR order (no pass to reorder the channels: the moving
   operators work on each channel alone, so their output is the same channel by channel);
 * the moving operators unchanged (same random draws in the same order);
 * :class:`NormalizeToCHW`: one table look-up per pixel and channel, written straight into the
@@ -62,7 +62,7 @@ def _fusable(ops):
     return (type(decode) is DecodeImage and decode.backend == "cv2" and not decode.channel_first
             and all(type(op) in _MOVING_OPS and getattr(op, "backend", "cv2") == "cv2" for op in moving)
             and type(normalize) is NormalizeImage and normalize.order == "hwc"
-            and normalize.channel_num == 3 and not normalize.output_fp16
+            and normalize.mean.size == 3 and normalize.channel_num == 3 and not normalize.output_fp16
             and type(to_chw) is ToCHWImage)
 
 
