@@ -179,3 +179,21 @@ def test_normalize_of_bytes_is_the_float_formula(channels):
         np.testing.assert_array_equal(out, normalize(view.astype(np.float32)))
         expected = (view / 255.0 - np.array(mean)) / np.array(std)
         np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_freed_image_buffers_are_reused():
+    """After ``keep_freed_buffers`` (ImageNetDataset calls it), a second batch of fresh sample
+    arrays reuses the first one's memory: hardly any page faults for 3 x 12k pages written."""
+    import resource
+
+    from ppcls.data.heap import keep_freed_buffers
+    assert keep_freed_buffers()
+
+    def batch():
+        np.stack([np.ones((3, 224, 224), np.float32) for _ in range(40)])
+
+    batch()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):  # glibc's defaults return every other batch's memory: ~6000 faults
+        batch()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 500

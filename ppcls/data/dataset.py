@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 from paddle.io import Dataset
 
+from ppcls.data.heap import keep_freed_buffers
 from ppcls.data.preprocess import DecodeImage, create_operators, outputs_chw, transform
 from ppcls.data.preprocess.fused import fuse_operators
 from ppcls.utils import logger
@@ -70,7 +71,8 @@ def seed_sample_rngs(seed, epoch, idx):
 class ImageNetDataset(Dataset):
     """Images listed as ``relative/path label`` lines under ``image_root``.
 
-    ``__getitem__`` returns ``(float32 CHW image, np.int64 label)``. Augmentation is a function
+    ``__getitem__`` returns ``(float32 CHW image, np.int64 label)``; the process keeps freed
+    image buffers for the next samples (``ppcls.data.heap``). Augmentation is a function
     of ``(seed, epoch, idx)`` alone (see ``set_epoch`` and the ``seed`` attribute), so any worker
     in any process produces the same sample. An image that cannot be read, decoded or
     transformed is reported once per path (per process) and replaced by the next index.
@@ -89,6 +91,7 @@ class ImageNetDataset(Dataset):
         if relabel:
             self.labels = self._relabel(self.labels)
         self._ops = _fast(create_operators(transform_ops) if transform_ops else [DecodeImage()])
+        keep_freed_buffers()
         self.seed = 0
         self.epoch = 0
         self._warned = set()
