@@ -10,7 +10,7 @@ import pytest
 
 from ppcls.arch import build_model
 from ppcls.arch.backbone.model_zoo.igcv3 import IGCV3Block, even_channels
-from ppcls.arch.backbone.model_zoo.padding_free import HybridStem, depthwise_conv_bn
+from ppcls.arch.backbone.padding_free import HybridStem, depthwise_conv_bn
 from ppcls.arch.backbone.model_zoo.parc_mobilenet_v2 import ParC, ParCBlock
 from ppcls.arch.complexity import count_madds, count_params
 from ppcls.utils.errors import WeightsError

@@ -22,7 +22,7 @@ import yaml
 
 from ppcls.arch import MODELS, build_model
 from ppcls.arch.backbone.layers import make_divisible
-from ppcls.arch.backbone.model_zoo.padding_free import PaddingFreeConvBNAct
+from ppcls.arch.backbone.padding_free import PaddingFreeConvBNAct
 from ppcls.arch.complexity import count_madds, count_params
 from ppcls.utils import weights
 from ppcls.utils.errors import ConfigError, WeightsError

@@ -30,9 +30,9 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import ConvBNAct, conv_bn, init_weights, make_divisible
-from ppcls.arch.backbone.model_zoo.padding_free import (HybridStem, PoolAdd, SqueezeExcite,
-                                                        downsample_padding, downsampling_conv_bn_act,
-                                                        load_local_weights, stem)
+from ppcls.arch.backbone.padding_free import (HybridStem, PoolAdd, SqueezeExcite,
+                                              downsample_padding, downsampling_conv_bn_act,
+                                              load_local_weights, stem)
 from ppcls.arch.backbone.pretrained import load_released
 from ppcls.arch.backbone.registry import MODELS
 

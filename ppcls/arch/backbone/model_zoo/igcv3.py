@@ -13,8 +13,8 @@ the stem and in the 24-channel stage.
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import ChannelShuffle, conv_bn
-from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2Skeleton, Stage, cifar_stages
-from ppcls.arch.backbone.model_zoo.padding_free import load_local_weights
+from ppcls.arch.backbone.inverted_residual import MobileNetV2Skeleton, Stage, cifar_stages
+from ppcls.arch.backbone.padding_free import load_local_weights
 from ppcls.arch.backbone.registry import MODELS
 
 GROUPS = 2

@@ -29,9 +29,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppcls.arch.backbone.layers import ConvBNAct, conv_bn, init_weights, make_divisible
-from ppcls.arch.backbone.model_zoo.padding_free import (HybridStem, SqueezeExcite, depthwise_conv_bn,
-                                                        downsampling_conv_bn_act, load_local_weights,
-                                                        stem)
+from ppcls.arch.backbone.padding_free import (HybridStem, SqueezeExcite, depthwise_conv_bn,
+                                              downsampling_conv_bn_act, load_local_weights,
+                                              stem)
 from ppcls.arch.backbone.pretrained import load_released
 from ppcls.arch.backbone.registry import MODELS
 

@@ -18,8 +18,8 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import conv_bn
-from ppcls.arch.backbone.model_zoo.mobilenet_v2 import MobileNetV2Skeleton
-from ppcls.arch.backbone.model_zoo.padding_free import load_local_weights, output_size
+from ppcls.arch.backbone.inverted_residual import MobileNetV2Skeleton
+from ppcls.arch.backbone.padding_free import load_local_weights, output_size
 from ppcls.arch.backbone.registry import MODELS
 
 

@@ -18,7 +18,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import conv_bn, init_weights
-from ppcls.arch.backbone.model_zoo.padding_free import PoolAdd, load_local_weights
+from ppcls.arch.backbone.padding_free import PoolAdd, load_local_weights
 from ppcls.arch.backbone.registry import MODELS
 
 

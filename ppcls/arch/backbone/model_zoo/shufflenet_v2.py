@@ -29,8 +29,8 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.arch.backbone.layers import ChannelShuffle, ConvBNAct, conv_bn, init_weights
-from ppcls.arch.backbone.model_zoo.padding_free import (HybridStem, PoolAdd, downsample_padding,
-                                                        downsampling_conv_bn_act, load_local_weights)
+from ppcls.arch.backbone.padding_free import (HybridStem, PoolAdd, downsample_padding,
+                                              downsampling_conv_bn_act, load_local_weights)
 from ppcls.arch.backbone.pretrained import load_released
 from ppcls.arch.backbone.registry import MODELS
 from ppcls.utils.errors import ConfigError
