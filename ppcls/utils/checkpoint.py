@@ -104,23 +104,15 @@ def save_checkpoint(prefix, parts, states):
             _commit(path)
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise WeightsError(f"checkpoint file not found: {path}") from None
-
-
 def _read_part(path, crc):
     """The bytes of ``path`` with checksum ``crc``, finishing a committed save if need be."""
-    data = _read(path) if os.path.exists(path) else b""
+    data = read_file(path) if os.path.exists(path) else b""
     if zlib.crc32(data) == crc:
         return data
     pending = pending_name(path)
-    if os.path.exists(pending) and zlib.crc32(_read(pending)) == crc:
+    if os.path.exists(pending) and zlib.crc32(read_file(pending)) == crc:
         _commit(path)
-        return _read(path)
+        return read_file(path)
     raise WeightsError(f"{path} does not belong to its .pdstates file (it was changed or "
                        "deleted after the save); resume from another checkpoint")
 
@@ -134,7 +126,7 @@ def load_checkpoint(prefix):
     """
     if prefix.endswith(".pdparams"):
         prefix = prefix[: -len(".pdparams")]
-    raw_states = _read(f"{prefix}.pdstates")
+    raw_states = read_file(f"{prefix}.pdstates")
     if raw_states.startswith(PICKLE_START):
         parts, states = _load_paddleclas_checkpoint(prefix, raw_states)
     else:
