@@ -421,7 +421,7 @@ def test_none_overrides_switch_off_the_class_maps():
     assert topk([[0.1, 0.7, 0.2]], ["x.jpg"])[0]["label_names"] == []
     predictor = _predictor_module()
     deploy = cfgmod.apply_overrides(
-        cfgmod.load_config(os.path.join(REPO, "deploy", "configs", "inference_cls.yaml")),
+        cfgmod.load_config(os.path.join(REPO, "ppcls", "configs", "deploy", "inference_cls.yaml")),
         ["PostProcess.Topk.class_id_map_file=None", "PostProcess.Topk.topk=2"])
     topk, _ = predictor.build_postprocess(deploy["PostProcess"])
     assert topk.class_id_map is None and topk.topk == 2

@@ -4,30 +4,26 @@ The checkpoint is read without torch and without running any code from it (see
 ``ppcls.utils.torch_checkpoint``), renamed to Paddle's conventions, checked key by key and
 shape by shape against the architecture, and written atomically::
 
-    python tools/convert_weights.py --arch MicroNet_M3 \\
+    ppcls convert-weights --arch MicroNet_M3 \\
         --src micronet-m3-features.pth --dst MicroNet_M3_features.pdparams
 
-A backbone-only file converts fine: the classifier keys it lacks are listed in the summary and
-stay initialised when the result is loaded.
+(``python tools/convert_weights.py ...`` in a checkout.) A backbone-only file converts fine: the
+classifier keys it lacks are listed in the summary and stay initialised when the result is loaded.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+import paddle
 
-import paddle  # noqa: E402
-
-from ppcls.arch import build_model  # noqa: E402
-from ppcls.utils.cli import run_cli  # noqa: E402
-from ppcls.utils.errors import WeightsError  # noqa: E402
-from ppcls.utils.torch_checkpoint import read_torch_checkpoint, torch_to_paddle  # noqa: E402
-from ppcls.utils.weights import match_state_dict  # noqa: E402
+from ppcls.arch import build_model
+from ppcls.utils.errors import WeightsError
+from ppcls.utils.torch_checkpoint import read_torch_checkpoint, torch_to_paddle
+from ppcls.utils.weights import match_state_dict
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--arch", required=True, help="registered architecture, e.g. MicroNet_M3")
     parser.add_argument("--src", required=True, help="zip-format torch.save checkpoint (.pth)")
     parser.add_argument("--dst", required=True, help="output .pdparams file")
@@ -62,15 +58,11 @@ def save_atomically(state, dst):
             os.remove(tmp)
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     """Convert, save and print a one-line summary."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     state, missing_head = convert(args.arch, args.src, args.class_num)
     save_atomically(state, args.dst)
     listed = f": {', '.join(missing_head)}" if missing_head else ""
     print(f"converted {len(state)} tensors from {args.src} to {args.dst} "
           f"(missing head keys: {len(missing_head)}{listed})")
-
-
-if __name__ == "__main__":
-    run_cli(main)

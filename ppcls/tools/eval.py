@@ -1,9 +1,8 @@
 """Evaluate ``Global.pretrained_model`` on ``DataLoader.Eval``: top-1/top-5 over the whole set.
 
+    ppcls eval -c CONFIG -o Global.pretrained_model=output/MicroNet_M3/best_model
     python tools/eval.py -c CONFIG -o Global.pretrained_model=output/MicroNet_M3/best_model
 """
-import program
-
 from ppcls.data import build_dataloader
 from ppcls.engine import evaluate
 from ppcls.engine.amp import MixedPrecision
@@ -11,13 +10,14 @@ from ppcls.engine.dali import check_use_dali
 from ppcls.engine.setup import check_labels_fit, select_device
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
+from ppcls.tools import program
 from ppcls.utils import dist
-from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import config_section
 
 
-def main():
-    config = program.load("Evaluate a classification model", "eval")
+def main(argv=None, prog=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) and log the metrics over ``DataLoader.Eval``."""
+    config = program.load("Evaluate a classification model", "eval", argv=argv, prog=prog)
     glob = config["Global"]
     device = select_device(glob.get("device", "cpu"))
     dist.init_parallel()
@@ -32,7 +32,3 @@ def main():
     autocast = MixedPrecision(config.get("AMP"), device, training=False).eval_autocast
     evaluate(model, loader, loss, metrics, print_batch_step=int(glob.get("print_batch_step", 10)),
              autocast=autocast)
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -1,5 +1,7 @@
 """Export a model for Paddle Inference: ``Global.save_inference_dir/inference.*``.
 
+    ppcls export -c CONFIG -o Global.pretrained_model=output/MicroNet_M0/best_model \
+        -o Global.save_inference_dir=./inference/
     python tools/export_model.py -c CONFIG -o Global.pretrained_model=output/MicroNet_M0/best_model \
         -o Global.save_inference_dir=./inference/
 
@@ -23,15 +25,13 @@ docs/deployment.md.
 import importlib.util
 import os
 
-import program
-
 import paddle
 import paddle.nn as nn
 
 from ppcls.arch.export import TARGETS, prepare_for_export, save_program
 from ppcls.arch.onnx_export import export_onnx
+from ppcls.tools import program
 from ppcls.utils import logger
-from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError
 
 
@@ -94,8 +94,10 @@ def write_onnx(net, image_shape, save_dir):
     return export_onnx(net, image_shape, os.path.join(save_dir, "inference.onnx"))
 
 
-def main():
-    config = program.load("Export a model for Paddle Inference and ONNX Runtime", "export")
+def main(argv=None, prog=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) and write ``Global.save_inference_dir/inference.*``."""
+    config = program.load("Export a model for Paddle Inference and ONNX Runtime", "export", argv=argv,
+                          prog=prog)
     paddle.set_device("cpu")
     glob = config["Global"]
     save_dir = glob.get("save_inference_dir") or "./inference"
@@ -106,7 +108,3 @@ def main():
         files += [onnx_file] if onnx_file else []
     logger.info("exported %s for input [N, %s]: %s", config["Arch"]["name"],
                 ", ".join(str(d) for d in shape), ", ".join(files))
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -1,7 +1,9 @@
 """Convert an exported inference model to ONNX: ``MODEL_DIR/inference.onnx``.
 
-    python tools/export_model.py -c CONFIG -o Global.save_inference_dir=./inference/
-    python tools/export_onnx.py --model_dir ./inference/ [--opset 11]
+    ppcls export -c CONFIG -o Global.save_inference_dir=./inference/
+    ppcls export-onnx --model_dir ./inference/ [--opset 11]
+
+(``python tools/export_model.py`` and ``python tools/export_onnx.py`` in a checkout.)
 
 Needs paddle2onnx (``pip install paddle2onnx``). Paddle 3's ``inference.json`` and older
 ``inference.pdmodel`` exports are both accepted, except this project's rewrite for Paddle
@@ -13,32 +15,25 @@ writes ``inference.onnx`` from the rewrite for ONNX Runtime itself, or export wi
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from ppcls.arch.onnx_export import OPSET, convert_program  # noqa: E402
-from ppcls.utils import logger  # noqa: E402
-from ppcls.utils.cli import run_cli  # noqa: E402
-from ppcls.utils.inference_files import ONNX_FILE, paddle_model_files  # noqa: E402
+from ppcls.arch.onnx_export import OPSET, convert_program
+from ppcls.utils import logger
+from ppcls.utils.inference_files import ONNX_FILE, paddle_model_files
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """``--model_dir`` (required) and ``--opset`` (default :data:`OPSET`)."""
-    parser = argparse.ArgumentParser(description="Convert an exported Paddle model to ONNX")
+    parser = argparse.ArgumentParser(prog=prog, description="Convert an exported Paddle model to ONNX")
     parser.add_argument("--model_dir", required=True,
                         help="folder written by tools/export_model.py")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset version (default {OPSET})")
     return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None, prog=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) and write ``MODEL_DIR/inference.onnx``."""
+    args = parse_args(argv, prog)
     program_file, params_file = paddle_model_files(args.model_dir)
     save_file = os.path.join(args.model_dir, ONNX_FILE)
     convert_program(program_file, params_file, save_file, args.opset)
     logger.info("wrote %s (opset %d) from %s", save_file, args.opset, program_file)
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -1,5 +1,7 @@
 """Classify images with the dygraph model: ``Infer.infer_imgs`` is an image file or a folder.
 
+    ppcls infer -c CONFIG -o Global.pretrained_model=output/MicroNet_M0/best_model \
+        -o Infer.infer_imgs=path/to/image_or_folder
     python tools/infer.py -c CONFIG -o Global.pretrained_model=output/MicroNet_M0/best_model \
         -o Infer.infer_imgs=path/to/image_or_folder
 
@@ -10,16 +12,14 @@ suffix gets ``.json`` appended, as in PaddleClas).
 import json
 import os
 
-import program
-
 import paddle
 import paddle.nn.functional as F
 
 from ppcls.data import build_postprocess, create_operators
 from ppcls.data.image_files import iter_batches, list_images
 from ppcls.engine.setup import select_device
+from ppcls.tools import program
 from ppcls.utils import logger
-from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import ConfigError, DataError, config_section
 
 
@@ -52,8 +52,9 @@ def predict(model, batches, postprocess):
     return results
 
 
-def main():
-    config = program.load("Classify images with a trained model", "infer")
+def main(argv=None, prog=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``), classify ``Infer.infer_imgs``, print the records."""
+    config = program.load("Classify images with a trained model", "infer", argv=argv, prog=prog)
     infer = config["Infer"]
     select_device(config["Global"].get("device", "cpu"))
     paths = list_images(infer["infer_imgs"], "Infer.infer_imgs")
@@ -68,7 +69,3 @@ def main():
                         "image")
     if infer.get("save_dir"):
         save_results(infer["save_dir"], results)
-
-
-if __name__ == "__main__":
-    run_cli(main)

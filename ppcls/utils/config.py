@@ -20,6 +20,7 @@ import yaml
 
 from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError, UnknownKeyError
+from ppcls.utils.package_files import config_file
 
 SECTIONS = ("Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
 GLOBAL_KEYS = ("checkpoints", "pretrained_model", "output_dir", "device",
@@ -86,20 +87,27 @@ _YAML_WORDS = {"null": None, "Null": None, "NULL": None, "~": None,
 """YAML's spellings of null and the booleans that are not Python literals, accepted in ``-o``."""
 
 
-def parse_args(description, argv=None):
-    """Parse the common tool flags: ``-c/--config`` (required) and repeatable ``-o/--override``."""
-    parser = argparse.ArgumentParser(description=description)
+def parse_args(description, argv=None, prog=None):
+    """Parse the common tool flags: ``-c/--config`` (required) and repeatable ``-o/--override``;
+    ``prog`` names the command in ``--help`` (default: the script's name)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-c", "--config", required=True,
-                        help="path to a YAML config file")
+                        help="a YAML config file, or a config shipped in ppcls/configs/ by its path "
+                             "there (e.g. ImageNet/MicroNet/MicroNet_M3.yaml)")
     parser.add_argument("-o", "--override", action="append", default=[],
                         help="override a config value, e.g. -o Global.epochs=1; repeatable")
     return parser.parse_args(argv)
 
 
 def load_config(path):
-    """Read a YAML config file into plain dicts and lists; the top level must be a mapping."""
+    """Read a YAML config file into plain dicts and lists; the top level must be a mapping.
+
+    ``path`` is a file or a config shipped in the package (:func:`ppcls.utils.package_files.config_file`).
+    """
+    path = config_file(path)
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path} (neither a file nor a config shipped in "
+                          "ppcls/configs/)")
     try:
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)
