@@ -8,6 +8,7 @@ import pytest
 
 from ppcls.utils import config as cfgmod
 from ppcls.utils.errors import ConfigError
+from tests.conftest import REFERENCE_DATA, reference_skip_reason
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 M3 = os.path.join(REPO, "ppcls", "configs", "ImageNet", "MicroNet", "MicroNet_M3.yaml")
@@ -430,14 +431,14 @@ def test_none_overrides_switch_off_the_class_maps():
         predictor.build_postprocess(deploy["PostProcess"])
 
 
-PADDLECLAS_CONFIGS = os.path.join(os.path.dirname(REPO), "shared", "data", "paddleclas_configs")
+PADDLECLAS_CONFIGS = str(REFERENCE_DATA / "paddleclas_configs")
 
 
 @pytest.mark.parametrize("mode", cfgmod.MODES)
 def test_paddleclas_shared_configs_pass_the_check(mode, records):
     """PaddleClas's 17 shared ImageNet configs, Arch swapped and ``-o AMP=None``: no problem, no warning."""
     if not os.path.isdir(PADDLECLAS_CONFIGS):
-        pytest.skip(f"PaddleClas configs not found at {PADDLECLAS_CONFIGS} (see ../shared/README.md)")
+        pytest.skip(reference_skip_reason(PADDLECLAS_CONFIGS))
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(PADDLECLAS_CONFIGS)
                    for name in names if name.endswith(".yaml"))
     assert len(paths) == 17

@@ -27,7 +27,7 @@ from ppcls.arch.complexity import count_madds, count_params
 from ppcls.utils import weights
 from ppcls.utils.errors import ConfigError, WeightsError
 from ppcls.utils.weights import load_weights
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA, reference_skip_reason
 
 CACHE = Path(os.environ.get("PPCLS_TEST_CACHE", Path.home() / ".cache" / "ppcls-test"))
 WHEEL = "paddleclas-2.6.0-py3-none-any.whl"
@@ -114,7 +114,7 @@ def test_paddleclas_config_arch_builds_paddleclas_network(config, reference, tmp
     """PaddleClas's own configs' ``Arch`` sections build its network; ``pretrained: True`` takes
     its released file from the weights folder (here: the reference weights under that name)."""
     if not (PADDLECLAS_CONFIGS / config).is_file():
-        pytest.skip(f"PaddleClas configs not found at {PADDLECLAS_CONFIGS} (see ../shared/README.md)")
+        pytest.skip(reference_skip_reason(PADDLECLAS_CONFIGS))
     arch = yaml.safe_load((PADDLECLAS_CONFIGS / config).read_text())["Arch"]
     name = arch["name"]
     monkeypatch.setattr(weights, "WEIGHTS_HOME", str(tmp_path))
