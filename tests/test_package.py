@@ -50,11 +50,12 @@ def test_c_prefers_an_existing_file(tmp_path, monkeypatch):
     assert load_config("ImageNet/MicroNet/MicroNet_M3.yaml") == {"Global": {"epochs": 7}}
 
 
-def test_c_finds_the_deploy_configs_by_both_paths(tmp_path, monkeypatch):
+def test_c_finds_the_deploy_configs_by_their_paddleclas_paths_too(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shipped = os.path.join(CONFIG_DIR, "deploy", "inference_cls.yaml")
     assert config_file("deploy/inference_cls.yaml") == shipped
     assert config_file("deploy/configs/inference_cls.yaml") == shipped
+    assert config_file("configs/inference_cls.yaml") == shipped
     assert load_config("deploy/configs/inference_cls.yaml")["PostProcess"]["Topk"]["topk"] == 5
 
 

@@ -11,8 +11,9 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(PACKAGE_DIR, "configs")
 DEPLOY_CONFIG_DIR = os.path.join(CONFIG_DIR, "deploy")
 CHECKOUT_CONFIG_PREFIX = "ppcls/configs/"
-CHECKOUT_DEPLOY_PREFIX = "deploy/configs/"
-"""Where a checkout kept the deploy configs (PaddleClas's layout); they ship in ``ppcls/configs/deploy/``."""
+DEPLOY_PREFIXES = ("deploy/configs/", "configs/")
+"""PaddleClas's paths of the deploy configs, from the checkout's root and from ``deploy/``; they
+ship in ``ppcls/configs/deploy/``."""
 
 
 def _relative_parts(path):
@@ -36,12 +37,13 @@ def config_file(path):
     """The file ``-c path`` names: ``path`` itself when it is a file; else a config shipped in
     ``ppcls/configs/``, named by its path under that folder (``ImageNet/MicroNet/MicroNet_M3.yaml``),
     by its path in a checkout (``ppcls/configs/...``) or, for the deploy configs, by their
-    PaddleClas path (``deploy/configs/inference_cls.yaml``); else ``path`` unchanged."""
+    PaddleClas paths (``deploy/configs/inference_cls.yaml``, ``configs/inference_cls.yaml`` from
+    ``deploy/``); else ``path`` unchanged."""
     relative = _relative_parts(path)
     if os.path.isfile(path) or relative is None:
         return path
-    for prefix, folder in ((CHECKOUT_CONFIG_PREFIX, CONFIG_DIR), (CHECKOUT_DEPLOY_PREFIX, DEPLOY_CONFIG_DIR),
-                           ("", CONFIG_DIR)):
+    places = [(CHECKOUT_CONFIG_PREFIX, CONFIG_DIR), ("", CONFIG_DIR)]
+    for prefix, folder in places + [(prefix, DEPLOY_CONFIG_DIR) for prefix in DEPLOY_PREFIXES]:
         if relative.startswith(prefix):
             shipped = os.path.join(folder, *relative[len(prefix):].split("/"))
             if os.path.isfile(shipped):
