@@ -87,13 +87,15 @@ _YAML_WORDS = {"null": None, "Null": None, "NULL": None, "~": None,
 """YAML's spellings of null and the booleans that are not Python literals, accepted in ``-o``."""
 
 
-def parse_args(description, argv=None, prog=None):
-    """Parse the common tool flags: ``-c/--config`` (required) and repeatable ``-o/--override``;
-    ``prog`` names the command in ``--help`` (default: the script's name)."""
+def parse_args(description, argv=None, prog=None, default_config=None):
+    """Parse the common tool flags: ``-c/--config`` (required unless ``default_config`` is given)
+    and repeatable ``-o/--override``; ``prog`` names the command in ``--help`` (default: the
+    script's name)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("-c", "--config", required=True,
+    default = f" (default: {default_config})" if default_config else ""
+    parser.add_argument("-c", "--config", required=default_config is None, default=default_config,
                         help="a YAML config file, or a config shipped in ppcls/configs/ by its path "
-                             "there (e.g. ImageNet/MicroNet/MicroNet_M3.yaml)")
+                             f"there (e.g. ImageNet/MicroNet/MicroNet_M3.yaml){default}")
     parser.add_argument("-o", "--override", action="append", default=[],
                         help="override a config value, e.g. -o Global.epochs=1; repeatable")
     return parser.parse_args(argv)
