@@ -9,6 +9,7 @@ checked through the installed metadata: its ``Requires-Dist`` is requirements.tx
 import json
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -29,6 +30,8 @@ COMMAND_SCRIPTS = {"train": "tools/train.py", "eval": "tools/eval.py", "infer": 
                    "predict": "deploy/python/predict_cls.py", "convert-weights": "tools/convert_weights.py",
                    "model-info": "tools/model_info.py"}
 """The subcommands the issue asks for and the checkout script each one stands for."""
+PACKAGE_SOURCES = ("pyproject.toml", "README.md", "requirements.txt", "ppcls")
+"""What ``pip install .`` reads: the build config, the long description, the dependencies, the code."""
 SHIPPED_M3 = os.path.join(str(ROOT), "ppcls", "configs", "ImageNet", "MicroNet", "MicroNet_M3.yaml")
 
 
@@ -136,7 +139,9 @@ def requirement_names(path):
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
-    """A fresh venv with the checkout ``pip install``-ed into it; its ``bin`` folder."""
+    """A fresh venv with the checkout ``pip install``-ed into it; its ``bin`` folder. pip builds in
+    the source folder (``build/``, ``*.egg-info``), so it builds a copy of the files the package is
+    made of."""
     root = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
     python = str(root / "bin" / "python")
@@ -145,8 +150,13 @@ def venv(tmp_path_factory):
     parent = site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
     with open(os.path.join(purelib, "test_interpreter_packages.pth"), "w", encoding="utf-8") as f:
         f.write("\n".join(dict.fromkeys(parent)) + "\n")
+    source = tmp_path_factory.mktemp("source")
+    for name in PACKAGE_SOURCES:
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                           if (ROOT / name).is_dir() else {}))
     done = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           "--no-deps", "--no-build-isolation", str(ROOT)],
+                           "--no-deps", "--no-build-isolation", str(source)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return root / "bin"
