@@ -22,6 +22,8 @@ if ROOT not in sys.path:
 MODELS = ("MicroNet_M0", "MicroNet_M1", "MicroNet_M2", "MicroNet_M3")
 PEER_FILE = os.path.join("paddleclas", "ppcls", "arch", "backbone", "model_zoo", "micronet.py")
 PEER_SEARCH = ("/work/pcenv/lib/python3*/site-packages", os.path.expanduser("~/pcenv/lib/python3*/site-packages"))
+PEER_PREPROCESS = os.path.join("deploy", "python", "preprocess.py")
+"""PaddleClas 2.6's image operators in its wheel (its ppcls/data is not shipped), beside ppcls/."""
 PEER_HINT = ("PaddleClas 2.6 not found: install it into a separate venv (python3 -m venv /work/pcenv && "
              "/work/pcenv/bin/pip install paddlepaddle==3.3.1 paddleclas==2.6.0) or pass --paddleclas "
              "PATH/TO/micronet.py; measuring this project only")
@@ -56,6 +58,29 @@ def load_peer(path):
     sys.modules[save_load.__name__] = save_load
     spec = importlib.util.spec_from_file_location(package + ".ppcls.arch.backbone.model_zoo.micronet", path)
     module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def peer_preprocess(micronet_path):
+    """PaddleClas 2.6's deploy/python/preprocess.py, loaded by path (its detection and ``six``
+    imports stubbed), or None."""
+    package_root = micronet_path.split(os.sep + "ppcls" + os.sep)[0]
+    path = os.path.join(package_root, PEER_PREPROCESS)
+    if not os.path.isfile(path):
+        return None
+    stubs = {"six": {"PY2": False}, "paddleclas": {}, "paddleclas.deploy": {},
+             "paddleclas.deploy.python": {},
+             "paddleclas.deploy.python.det_preprocess": dict.fromkeys(
+                 ("DetNormalizeImage", "DetPadStride", "DetPermute", "DetResize"))}
+    for name, attrs in stubs.items():
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__dict__.update(attrs)
+            sys.modules[name] = module
+    spec = importlib.util.spec_from_file_location("_paddleclas_peer_preprocess", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its create_operators looks operators up in its own module
     spec.loader.exec_module(module)
     return module
 

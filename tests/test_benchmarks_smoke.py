@@ -281,3 +281,57 @@ def test_export_tool_writes_the_rewrite(tmp_path):
                           "-o", f"Global.save_inference_dir={tmp_path / 'bad'}", "-o", f"Global.output_dir={tmp_path / 'out'}"],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode != 0 and "Global.export_target must be one of paddle, paddle_cpu, onnx" in bad.stdout + bad.stderr
+
+
+def run_text(script, *args):
+    """Run ``benchmarks/script`` and return what it prints on stdout."""
+    return subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True,
+                          text=True, check=True, timeout=900).stdout
+
+
+def table_rows(text, first_cells):
+    """The Markdown table rows of ``text`` that start with the cells ``first_cells``."""
+    prefix = "| " + " | ".join(first_cells) + " |"
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def ratio_of(row):
+    """The number starting the last cell of a table row."""
+    return float(row.strip("| ").split(" | ")[-1].split()[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
+def test_end_to_end_prints_both_pipelines_and_the_ratio(micronet_data):
+    text = run_text("end_to_end.py", "--models", "MicroNet_M0", "--long", "6", "--short", "2",
+                    "--repeats", "1", "--images", str(micronet_data / "imagenet_val"))
+    for row in ("ppcls", "ppcls, num_workers 0", "paddleclas, 1 thread(s)", "paddleclas, 2 thread(s)"):
+        rate = table_rows(text, ["MicroNet_M0", row])  # a difference of two tiny runs: any sign
+        assert len(rate) == 1 and np.isfinite(float(rate[0].split(" | ")[2])), row
+    assert "same predictions as num_workers 0 (top-5, scores to 1e-4): MicroNet_M0 yes" in text
+    ratio = [line for line in table_rows(text, ["MicroNet_M0"]) if "(paddleclas, " in line]
+    assert len(ratio) == 1 and np.isfinite(ratio_of(ratio[0]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PEER is None, reason=common.PEER_HINT)
+def test_input_pipeline_prints_both_pipelines_and_the_ratio(micronet_data):
+    text = run_text("input_pipeline.py", "--count", "8", "--repeats", "1", "--batch-size", "4",
+                    "--images", str(micronet_data / "imagenet_val"))
+    for row in ("ppcls", "ppcls operators, unfused", "paddleclas"):
+        rate = table_rows(text, [row])
+        assert len(rate) == 1 and float(rate[0].split(" | ")[1]) > 0, row
+    for name in ("ppcls", "ppcls operators, unfused"):
+        for clock in ("wall", "cpu"):
+            ratio = table_rows(text, [f"{name} / paddleclas", clock])
+            assert len(ratio) == 1 and ratio_of(ratio[0]) > 0, (name, clock)
+
+
+@pytest.mark.slow
+def test_input_pipeline_without_the_peer_says_so(micronet_data):
+    result = run_json("input_pipeline.py", "--count", "4", "--repeats", "1", "--batch-size", "2",
+                      "--images", str(micronet_data / "imagenet_val"), "--json", *NO_PEER)
+    assert "not found" in result["peer"]["note"] and not result["ratios"]
+    assert [r["row"] for r in result["rows"]] == ["ppcls", "ppcls operators, unfused"]
+    assert all(r["min"] <= r["images_per_s"] <= r["max"] and len(r["rounds"]) == len(r["cpu_rounds"]) == 1
+               and r["images_per_cpu_s"] > 0 for r in result["rows"])

@@ -43,7 +43,8 @@ def start_launcher(config, log_dir, launch_args, *overrides):
     command = [sys.executable, "-m", "paddle.distributed.launch", *launch_args, "--log_dir", str(log_dir)]
     command += tool_command("train", config, "Global.device=cpu", *overrides)[1:]
     with open(log_dir / "launcher.txt", "w") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=launcher_env())
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=launcher_env(),
+                                start_new_session=True)
 
 
 def start_two_nodes(config, base, *overrides):
@@ -52,8 +53,20 @@ def start_two_nodes(config, base, *overrides):
     return [start_launcher(config, base / f"node{n}", nodes, *overrides) for n in (0, 1)]
 
 
-def wait_all(processes, timeout=600):
-    return [p.wait(timeout=timeout) for p in processes]
+def wait_all(processes, timeout=300):
+    """The launchers' exit codes; past ``timeout`` every launcher and its trainers are killed.
+
+    A trainer that dies while starting its rendezvous can leave the other machine's trainer
+    retrying the connection forever, so a hung job must not outlive the test.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        return [p.wait(timeout=max(0.0, deadline - time.monotonic())) for p in processes]
+    except subprocess.TimeoutExpired:
+        for p in processes:
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+        raise
 
 
 def worker_log(log_dir):

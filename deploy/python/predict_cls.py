@@ -14,6 +14,9 @@ On the CPU, ONNX Runtime runs the model's fused ``ppcls`` nodes with this projec
 be built or loaded, their definitions in stock operators after a warning (an error with
 ``PPCLS_REQUIRE_OPS=1``).
 Preprocessing is ``ppcls.data.preprocess``, the operators training and ``tools/infer.py`` use.
+The usual decode, resize, crop, normalize sequence runs fused (same outputs:
+``ppcls.data.preprocess.fused``), in ``Global.num_workers`` threads ahead of the model (0: in the
+main thread, one image after the other); results are printed in the input order.
 """
 import difflib
 import importlib.util
@@ -31,6 +34,7 @@ import numpy as np  # noqa: E402
 from ppcls.data.image_files import iter_batches, list_images  # noqa: E402
 from ppcls.data.postprocess import Topk  # noqa: E402
 from ppcls.data.preprocess import create_operators  # noqa: E402
+from ppcls.data.preprocess.fused import fuse_operators  # noqa: E402
 from ppcls.utils import logger  # noqa: E402
 from ppcls.utils.cli import run_cli  # noqa: E402
 from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config  # noqa: E402
@@ -42,8 +46,8 @@ from ppcls.utils.registry import construct  # noqa: E402
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
 REQUIRED_KEYS = ("infer_imgs", "inference_model_dir")
-DEFAULTS = {"batch_size": 1, "use_gpu": False, "enable_mkldnn": False, "cpu_num_threads": 1,
-            "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
+DEFAULTS = {"batch_size": 4, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False,
+            "cpu_num_threads": 1, "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
             "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": "auto"}
 """Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest CPU
 settings measured (docs/deployment.md)."""
@@ -58,6 +62,9 @@ def _global_problems(glob):
                  for key in BOOL_KEYS if not isinstance(glob[key], bool)]
     problems += [f"Global.{key} must be a positive integer, got {glob[key]!r}" for key in INT_KEYS
                  if isinstance(glob[key], bool) or not isinstance(glob[key], int) or glob[key] <= 0]
+    workers = glob["num_workers"]
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        problems.append(f"Global.num_workers must be a non-negative integer, got {workers!r}")
     if glob["use_onnx"] not in (True, False, "auto"):
         problems.append(f"Global.use_onnx must be True, False or auto, got {glob['use_onnx']!r}")
     if glob["use_fp16"] is True and glob["use_tensorrt"] is not True:
@@ -325,10 +332,11 @@ def main():
     print_config(config)
     paths = list_images(glob["infer_imgs"], "Global.infer_imgs")
     predictor = build_predictor(glob)
-    ops = create_operators(config["PreProcess"]["transform_ops"], "PreProcess.transform_ops")
+    ops = fuse_operators(create_operators(config["PreProcess"]["transform_ops"],
+                                          "PreProcess.transform_ops"))
     topk, save_label = build_postprocess(config["PostProcess"])
-    count = run(predictor, iter_batches(paths, ops, glob["batch_size"]), topk, save_label,
-                glob["enable_benchmark"])
+    batches = iter_batches(paths, ops, glob["batch_size"], glob["num_workers"])
+    count = run(predictor, batches, topk, save_label, glob["enable_benchmark"])
     if count == 0:
         raise PPClsError(f"none of the {len(paths)} file(s) in {glob['infer_imgs']} is a "
                          "readable image")

@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 from paddle.io import Dataset
 
+from ppcls.data.heap import keep_freed_buffers
 from ppcls.data.preprocess import DecodeImage, create_operators, outputs_chw, transform
+from ppcls.data.preprocess.fused import fuse_operators
 from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError, DataError
 from ppcls.utils.registry import Registry
@@ -52,6 +54,12 @@ def read_label_list(cls_label_path, delimiter=" "):
     return entries
 
 
+def _fast(ops):
+    """``ops`` with the usual decode ... normalize sequence fused (same outputs, see
+    ``ppcls.data.preprocess.fused``); the dataset transposes an HWC result to CHW itself."""
+    return fuse_operators(ops, then_chw=not outputs_chw(ops))
+
+
 def seed_sample_rngs(seed, epoch, idx):
     """Seed Python's ``random`` and ``np.random`` from ``(seed, epoch, idx)`` only."""
     state = np.random.SeedSequence([int(seed), int(epoch), int(idx)]).generate_state(2)
@@ -63,7 +71,8 @@ def seed_sample_rngs(seed, epoch, idx):
 class ImageNetDataset(Dataset):
     """Images listed as ``relative/path label`` lines under ``image_root``.
 
-    ``__getitem__`` returns ``(float32 CHW image, np.int64 label)``. Augmentation is a function
+    ``__getitem__`` returns ``(float32 CHW image, np.int64 label)``; the process keeps freed
+    image buffers for the next samples (``ppcls.data.heap``). Augmentation is a function
     of ``(seed, epoch, idx)`` alone (see ``set_epoch`` and the ``seed`` attribute), so any worker
     in any process produces the same sample. An image that cannot be read, decoded or
     transformed is reported once per path (per process) and replaced by the next index.
@@ -81,9 +90,8 @@ class ImageNetDataset(Dataset):
         self.labels = [label for _, label, _ in entries]
         if relabel:
             self.labels = self._relabel(self.labels)
-        ops = create_operators(transform_ops) if transform_ops else [DecodeImage()]
-        self._ops = ops
-        self._to_chw = not outputs_chw(ops)
+        self._ops = _fast(create_operators(transform_ops) if transform_ops else [DecodeImage()])
+        keep_freed_buffers()
         self.seed = 0
         self.epoch = 0
         self._warned = set()
@@ -131,7 +139,7 @@ class ImageNetDataset(Dataset):
         img = np.asarray(img)
         if img.ndim != 3:
             raise ConfigError(f"transform_ops produced an array of shape {img.shape}, not an image")
-        if self._to_chw:
+        if not outputs_chw(ops):
             img = img.transpose((2, 0, 1))
         if not np.issubdtype(img.dtype, np.floating):
             img = img.astype(np.float32)
@@ -183,7 +191,7 @@ class MultiScaleDataset(ImageNetDataset):
         """The ``transform_ops`` pipeline producing ``width`` x ``height`` images (built once)."""
         if (width, height) not in self._ops_by_size:
             entries = [_with_size(entry, width, height) for entry in self._op_entries]
-            self._ops_by_size[(width, height)] = create_operators(entries)
+            self._ops_by_size[(width, height)] = _fast(create_operators(entries))
         return self._ops_by_size[(width, height)]
 
     def __getitem__(self, key):

@@ -4,6 +4,8 @@ Shared by ``tools/infer.py`` (dygraph) and ``deploy/python/predict_cls.py`` (inf
 engines), so both see the same files in the same order and preprocess them identically.
 """
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -11,6 +13,8 @@ from ppcls.data.preprocess import transform
 from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError, DataError
 
+LOOKAHEAD = 4
+"""Images read ahead per worker thread, beyond the batch being filled."""
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 """Suffixes (compared case-insensitively) of the files taken from a folder."""
 
@@ -49,22 +53,55 @@ def read_image(path, ops):
     return transform(data, ops)
 
 
-def iter_batches(paths, ops, batch_size):
+def _check_count(value, key, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "positive" if minimum > 0 else "non-negative"
+        raise ConfigError(f"{key} must be a {kind} integer, got {value!r}")
+
+
+def _read_in_order(paths, ops, num_workers, ahead):
+    """Yield ``(path, image or the error that stopped it)`` in the order of ``paths``.
+
+    With ``num_workers`` threads, up to ``ahead`` images are read and preprocessed ahead of the
+    caller (cv2 and NumPy release the GIL, so they run beside the model).
+    """
+    def load(path):
+        try:
+            return read_image(path, ops)
+        except (OSError, DataError) as err:
+            return err
+
+    if num_workers == 0:
+        yield from ((path, load(path)) for path in paths)
+        return
+    with ThreadPoolExecutor(num_workers, thread_name_prefix="preprocess") as pool:
+        pending = deque()
+        for path in paths:
+            pending.append((path, pool.submit(load, path)))
+            if len(pending) > ahead:
+                done_path, future = pending.popleft()
+                yield done_path, future.result()
+        while pending:
+            done_path, future = pending.popleft()
+            yield done_path, future.result()
+
+
+def iter_batches(paths, ops, batch_size, num_workers=0):
     """Yield ``(file names, float32 batch)`` of up to ``batch_size`` preprocessed images.
 
-    A file that cannot be read or decoded is named in a warning and left out; the batch is
-    filled with the next files instead.
+    Files keep the order of ``paths``. ``num_workers > 0`` preprocesses in that many threads
+    ahead of the consumer. A file that cannot be read or decoded is named in a warning and left
+    out; the batch is filled with the next files instead.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_count(batch_size, "batch_size", 1)
+    _check_count(num_workers, "num_workers", 0)
     names, images = [], []
-    for path in paths:
-        try:
-            images.append(read_image(path, ops))
-        except (OSError, DataError) as err:
-            logger.warning("skipping %s: not a readable image (%s)", path, err)
+    for path, image in _read_in_order(paths, ops, num_workers, LOOKAHEAD * num_workers + batch_size):
+        if isinstance(image, Exception):
+            logger.warning("skipping %s: not a readable image (%s)", path, image)
             continue
         names.append(path)
+        images.append(image)
         if len(names) == batch_size:
             yield names, np.stack(images).astype(np.float32, copy=False)
             names, images = [], []
