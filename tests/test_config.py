@@ -1,6 +1,5 @@
 """Tests for ppcls.utils.config: loading, overrides, validation and printing."""
 import copy
-import importlib.util
 import logging
 import os
 
@@ -407,11 +406,8 @@ def test_supported_values_of_paddleclas_feature_keys_pass(base):
 
 
 def _predictor_module():
-    spec = importlib.util.spec_from_file_location(
-        "predict_cls", os.path.join(REPO, "deploy", "python", "predict_cls.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from ppcls.tools import predict_cls
+    return predict_cls
 
 
 def test_none_overrides_switch_off_the_class_maps():

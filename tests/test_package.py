@@ -235,7 +235,8 @@ def photo(folder):
 def predictions(out):
     """``[(class ids, scores)]`` of the predictor's ``NAME:\\tclass id(s): [...], score(s): [...]`` lines."""
     found = re.findall(r"class id\(s\): \[([\d, ]*)\], score\(s\): \[([\d., ]*)\]", out)
-    return [([int(i) for i in ids.split(",")], [float(s) for s in scores.split(",")]) for ids, scores in found]
+    return [([int(i) for i in ids.split(",")], [float(s) for s in scores.split(",")])
+            for ids, scores in found]
 
 
 @pytest.mark.slow

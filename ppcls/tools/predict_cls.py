@@ -1,7 +1,10 @@
 """Classify images with an exported model on Paddle Inference or ONNX Runtime.
 
-    python deploy/python/predict_cls.py -c deploy/configs/inference_cls.yaml \
+    ppcls predict [-c deploy/inference_cls.yaml] \
         -o Global.inference_model_dir=./inference/ -o Global.infer_imgs=path/to/image_or_folder
+    python deploy/python/predict_cls.py -c ppcls/configs/deploy/inference_cls.yaml -o ...  # checkout
+
+Without ``-c`` the config is ``ppcls/configs/deploy/inference_cls.yaml`` (:data:`DEFAULT_CONFIG`).
 
 Prints ``NAME:\\tclass id(s): [...], score(s): [...], label_name(s): [...]`` per image.
 The backend follows ``Global.use_onnx``: ``True`` runs ``inference_model_dir/inference.onnx`` on
@@ -9,6 +12,7 @@ ONNX Runtime, ``False`` the Paddle program on Paddle Inference (CPU, or GPU with
 TensorRT with ``use_tensorrt`` / fp16 with ``use_fp16``), and ``auto`` (the default) ONNX Runtime
 on the CPU when the export has ``inference.onnx`` (``tools/export_model.py`` writes it) and
 onnxruntime is installed, the fastest path measured (docs/benchmarks.md), else Paddle Inference.
+One log line names the runtime and why, for every value.
 On the CPU, ONNX Runtime runs the model's fused ``ppcls`` nodes with this project's kernels
 (``ppcls.arch.ops.register_onnxruntime_ops``, built with g++ on first use), or, when they cannot
 be built or loaded, their definitions in stock operators after a warning (an error with
@@ -22,26 +26,23 @@ import difflib
 import importlib.util
 import os
 import shutil
-import sys
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from ppcls.data.image_files import iter_batches, list_images  # noqa: E402
-from ppcls.data.postprocess import Topk  # noqa: E402
-from ppcls.data.preprocess import create_operators  # noqa: E402
-from ppcls.data.preprocess.fused import fuse_operators  # noqa: E402
-from ppcls.utils import logger  # noqa: E402
-from ppcls.utils.cli import run_cli  # noqa: E402
-from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config  # noqa: E402
-from ppcls.utils.errors import ConfigError, PPClsError, UnknownKeyError  # noqa: E402
-from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_model_file,  # noqa: E402
+from ppcls.data.image_files import iter_batches, list_images
+from ppcls.data.postprocess import Topk
+from ppcls.data.preprocess import create_operators
+from ppcls.data.preprocess.fused import fuse_operators
+from ppcls.utils import logger
+from ppcls.utils.config import apply_overrides, load_config, parse_args, print_config
+from ppcls.utils.errors import ConfigError, PPClsError, UnknownKeyError
+from ppcls.utils.inference_files import (ONNX_FILE, check_input_shape, onnx_model_file,
                                          paddle_model_files, program_input_shape)
-from ppcls.utils.registry import construct  # noqa: E402
+from ppcls.utils.registry import construct
+
+DEFAULT_CONFIG = "deploy/inference_cls.yaml"
+"""``-c`` when it is not given: the ImageNet config shipped in ``ppcls/configs/``."""
 
 BOOL_KEYS = ("use_gpu", "enable_mkldnn", "enable_benchmark", "use_fp16", "ir_optim", "use_tensorrt")
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
@@ -49,7 +50,7 @@ REQUIRED_KEYS = ("infer_imgs", "inference_model_dir")
 DEFAULTS = {"batch_size": 4, "num_workers": 2, "use_gpu": False, "enable_mkldnn": False,
             "cpu_num_threads": 1, "enable_benchmark": False, "use_fp16": False, "ir_optim": True,
             "use_tensorrt": False, "gpu_mem": 8000, "use_onnx": "auto"}
-"""Values of absent ``Global`` keys, as in deploy/configs/inference_cls.yaml: the fastest CPU
+"""Values of absent ``Global`` keys, as in ppcls/configs/deploy/inference_cls.yaml: the fastest CPU
 settings measured (docs/deployment.md)."""
 POSTPROCESS_OPS = ("Topk", "SavePreLabel")
 BENCHMARK_WARMUP = 10
@@ -235,12 +236,13 @@ def _auto_backend(glob):
 
 
 def build_predictor(glob):
-    """ONNX Runtime or Paddle Inference, as ``Global.use_onnx`` says (see the module docstring)."""
-    use_onnx = glob["use_onnx"]
+    """ONNX Runtime or Paddle Inference, as ``Global.use_onnx`` says (see the module docstring);
+    logs which one and why."""
+    use_onnx, reason = glob["use_onnx"], "set in the config"
     if use_onnx == "auto":
         use_onnx, reason = _auto_backend(glob)
-        logger.info("Global.use_onnx is auto: running %s (%s)",
-                    "ONNX Runtime" if use_onnx else "Paddle Inference", reason)
+    logger.info("Global.use_onnx is %s: running %s (%s)", glob["use_onnx"],
+                "ONNX Runtime" if use_onnx else "Paddle Inference", reason)
     return OnnxPredictor(glob) if use_onnx else PaddlePredictor(glob)
 
 
@@ -324,8 +326,10 @@ def run(predictor, batches, topk, save_label, benchmark):
     return timer.images
 
 
-def main():
-    args = parse_args("Classify images with an exported model (Paddle Inference or ONNX Runtime)")
+def main(argv=None, prog=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``) and print the top classes of every image."""
+    args = parse_args("Classify images with an exported model (Paddle Inference or ONNX Runtime)", argv, prog,
+                      default_config=DEFAULT_CONFIG)
     config = apply_overrides(load_config(args.config), args.override)
     logger.init_logger()
     glob = check_deploy_config(config)["Global"]
@@ -340,7 +344,3 @@ def main():
     if count == 0:
         raise PPClsError(f"none of the {len(paths)} file(s) in {glob['infer_imgs']} is a "
                          "readable image")
-
-
-if __name__ == "__main__":
-    run_cli(main)
