@@ -25,7 +25,7 @@ quickstart: $(PY)
 	$(PY) tools/train.py -c $(QS_CONFIG) -o Global.overwrite=True
 	$(PY) tools/eval.py -c $(QS_CONFIG) -o Global.pretrained_model=output/quick_start/MicroNet_M0/best_model
 	$(PY) tools/export_model.py -c $(QS_CONFIG) -o Global.pretrained_model=output/quick_start/MicroNet_M0/best_model -o Global.save_inference_dir=inference/quick_start
-	$(PY) deploy/python/predict_cls.py -c deploy/configs/inference_quick_start.yaml -o Global.infer_imgs=dataset/digits/samples/digit_7.png
+	$(PY) deploy/python/predict_cls.py -c ppcls/configs/deploy/inference_quick_start.yaml -o Global.infer_imgs=dataset/digits/samples/digit_7.png
 
 test: $(PY)
 	$(PIP) -r requirements-test.txt

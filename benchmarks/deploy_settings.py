@@ -61,8 +61,7 @@ def settings():
 
 def worker(model_dir, setting, runs):
     """In this process: build one predictor like predict_cls, time ``runs`` runs, print JSON."""
-    sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
-    import predict_cls
+    from ppcls.tools import predict_cls
     glob = dict(predict_cls.DEFAULTS, inference_model_dir=model_dir, infer_imgs=".",
                 **json.loads(setting))
     predictor = predict_cls.build_predictor(glob)

@@ -6,8 +6,8 @@
 Rows, images per second over the JPEGs of ``--images`` (default the 20 ImageNet photos of
 ``../shared/data/micronet/imagenet_val``), their list repeated to ``--long`` files:
 
-* ``ppcls``: ``deploy/python/predict_cls.py`` with ``deploy/configs/inference_cls.yaml`` as it
-  is (``main()`` in this process, its printed lines captured), on the ``tools/export_model.py``
+* ``ppcls``: ``deploy/python/predict_cls.py`` with ``ppcls/configs/deploy/inference_cls.yaml`` as
+  it is (``main()`` in this process, its printed lines captured), on the ``tools/export_model.py``
   export of the model; ``ppcls, num_workers 0`` the same in one thread, image after image;
 * ``paddleclas, N thread(s)``: PaddleClas 2.6's deployment pipeline at its best: per image
   ``cv2.imread``, BGR to RGB, its ``deploy/python/preprocess.py`` operators ``ResizeImage``
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (also puts the repository on sys.path)
 import latency  # noqa: E402
 
-DEPLOY_CONFIG = os.path.join(common.ROOT, "deploy", "configs", "inference_cls.yaml")
+DEPLOY_CONFIG = os.path.join(common.ROOT, "ppcls", "configs", "deploy", "inference_cls.yaml")
 TRAIN_CONFIG = os.path.join(common.ROOT, "ppcls", "configs", "ImageNet", "MicroNet", "{}.yaml")
 IMAGES = os.path.join(common.ROOT, "..", "shared", "data", "micronet", "imagenet_val")
 PEER_OPS = [{"ResizeImage": {"resize_short": 256}}, {"CropImage": {"size": 224}},
@@ -98,8 +98,7 @@ def export_ours(name, workdir):
 
 def predictor_run(model_dir, **overrides):
     """A callable classifying a folder with ``predict_cls.main()``; returns the printed lines."""
-    sys.path.insert(0, os.path.join(common.ROOT, "deploy", "python"))
-    import predict_cls
+    from ppcls.tools import predict_cls
 
     def run(folder):
         sys.argv = ["predict_cls.py", "-c", DEPLOY_CONFIG, "-o", f"Global.inference_model_dir={model_dir}",

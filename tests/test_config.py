@@ -1,6 +1,5 @@
 """Tests for ppcls.utils.config: loading, overrides, validation and printing."""
 import copy
-import importlib.util
 import logging
 import os
 
@@ -8,6 +7,7 @@ import pytest
 
 from ppcls.utils import config as cfgmod
 from ppcls.utils.errors import ConfigError
+from tests.conftest import REFERENCE_DATA, reference_skip_reason
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 M3 = os.path.join(REPO, "ppcls", "configs", "ImageNet", "MicroNet", "MicroNet_M3.yaml")
@@ -406,11 +406,8 @@ def test_supported_values_of_paddleclas_feature_keys_pass(base):
 
 
 def _predictor_module():
-    spec = importlib.util.spec_from_file_location(
-        "predict_cls", os.path.join(REPO, "deploy", "python", "predict_cls.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from ppcls.tools import predict_cls
+    return predict_cls
 
 
 def test_none_overrides_switch_off_the_class_maps():
@@ -421,7 +418,7 @@ def test_none_overrides_switch_off_the_class_maps():
     assert topk([[0.1, 0.7, 0.2]], ["x.jpg"])[0]["label_names"] == []
     predictor = _predictor_module()
     deploy = cfgmod.apply_overrides(
-        cfgmod.load_config(os.path.join(REPO, "deploy", "configs", "inference_cls.yaml")),
+        cfgmod.load_config(os.path.join(REPO, "ppcls", "configs", "deploy", "inference_cls.yaml")),
         ["PostProcess.Topk.class_id_map_file=None", "PostProcess.Topk.topk=2"])
     topk, _ = predictor.build_postprocess(deploy["PostProcess"])
     assert topk.class_id_map is None and topk.topk == 2
@@ -430,14 +427,14 @@ def test_none_overrides_switch_off_the_class_maps():
         predictor.build_postprocess(deploy["PostProcess"])
 
 
-PADDLECLAS_CONFIGS = os.path.join(os.path.dirname(REPO), "shared", "data", "paddleclas_configs")
+PADDLECLAS_CONFIGS = str(REFERENCE_DATA / "paddleclas_configs")
 
 
 @pytest.mark.parametrize("mode", cfgmod.MODES)
 def test_paddleclas_shared_configs_pass_the_check(mode, records):
     """PaddleClas's 17 shared ImageNet configs, Arch swapped and ``-o AMP=None``: no problem, no warning."""
     if not os.path.isdir(PADDLECLAS_CONFIGS):
-        pytest.skip(f"PaddleClas configs not found at {PADDLECLAS_CONFIGS} (see ../shared/README.md)")
+        pytest.skip(reference_skip_reason(PADDLECLAS_CONFIGS))
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(PADDLECLAS_CONFIGS)
                    for name in names if name.endswith(".yaml"))
     assert len(paths) == 17

@@ -8,8 +8,9 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO, "ppcls", "configs")
-ALL_CONFIGS = sorted(glob.glob(os.path.join(CONFIG_DIR, "**", "*.yaml"),
-                               recursive=True))
+ALL_CONFIGS = sorted(path for path in glob.glob(os.path.join(CONFIG_DIR, "**", "*.yaml"), recursive=True)
+                     if os.path.relpath(path, CONFIG_DIR).split(os.sep)[0] != "deploy")
+"""The training configs (ppcls/configs/deploy/ holds the predictor's)."""
 IMAGENET = sorted(glob.glob(os.path.join(CONFIG_DIR, "ImageNet", "MicroNet",
                                          "*.yaml")))
 QUICK_START = sorted(glob.glob(os.path.join(CONFIG_DIR, "quick_start",

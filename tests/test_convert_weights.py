@@ -20,10 +20,10 @@ from ppcls.utils.cli import run_cli
 from ppcls.utils.errors import WeightsError
 from ppcls.utils.torch_checkpoint import read_torch_checkpoint, torch_to_paddle
 from ppcls.utils.weights import load_state_dict, match_state_dict
+from tests.conftest import SHARED_DATA, reference_skip_reason
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MICRONET_DIR = SHARED / "data" / "micronet"
+MICRONET_DIR = SHARED_DATA
 CONVERTER = REPO / "tools" / "convert_weights.py"
 BN_PREFIX = "features.0.stem.0.conv.1"
 
@@ -31,7 +31,7 @@ BN_PREFIX = "features.0.stem.0.conv.1"
 def shared_checkpoint(index):
     path = MICRONET_DIR / f"micronet-m{index}-features.pth"
     if not path.is_file():
-        pytest.skip(f"shared MicroNet checkpoint absent: {path}")
+        pytest.skip(reference_skip_reason(path))
     return path
 
 

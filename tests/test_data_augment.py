@@ -2,7 +2,6 @@
 the test, images changed with direct PIL / numpy calls) and properties over many draws."""
 import math
 import random
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,10 +15,10 @@ from ppcls.data.preprocess import (AutoAugment, ColorJitter, Cutout, DecodeImage
                                    TimmAutoAugment, create_operators, transform)
 from ppcls.data.preprocess import timm_autoaugment as timm
 from ppcls.utils.errors import ConfigError
+from tests.conftest import REFERENCE_DATA, SHARED_DATA, reference_skip_reason
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DOG = SHARED / "micronet" / "dog.jpg"
-CONFIGS = SHARED / "paddleclas_configs"
+DOG = SHARED_DATA / "dog.jpg"
+CONFIGS = REFERENCE_DATA / "paddleclas_configs"
 
 
 def seed(k):
@@ -597,7 +596,7 @@ def _expected_side(op_list):
 
 
 @pytest.mark.skipif(not DOG.exists() or not _config_files(),
-                    reason=f"shared data ({DOG}, {CONFIGS}) is absent")
+                    reason=reference_skip_reason(f"{DOG}, {CONFIGS}"))
 @pytest.mark.parametrize("path", _config_files(), ids=lambda p: p.stem)
 def test_shared_config_transform_ops_run_on_a_jpeg(path):
     config = yaml.safe_load(path.read_text())
@@ -620,11 +619,11 @@ def test_shared_config_transform_ops_run_on_a_jpeg(path):
         np.testing.assert_array_equal(transform(data, ops), outs[0])
 
 
-VAL = SHARED / "micronet" / "imagenet_val"
+VAL = SHARED_DATA / "imagenet_val"
 
 
 @pytest.mark.skipif(not (VAL / "val_list.txt").exists() or not _config_files(),
-                    reason=f"shared data ({VAL}, {CONFIGS}) is absent")
+                    reason=reference_skip_reason(f"{VAL}, {CONFIGS}"))
 def test_dataset_augmentation_is_a_function_of_seed_epoch_index():
     """Two dataset copies (two workers, two ranks) give the same augmented sample for the same
     (seed, epoch, index), and another one for the next epoch."""

@@ -1,6 +1,5 @@
 """Per-sample operators checked against hand-computed values and direct cv2 / PIL / numpy calls."""
 import random
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,9 +11,9 @@ from ppcls.data.preprocess import (CropImage, DecodeImage, NormalizeImage, RandC
                                    RandFlipImage, ResizeImage, ToCHWImage, create_operators,
                                    outputs_chw, parse_scale, transform)
 from ppcls.utils.errors import ConfigError, DataError
+from tests.conftest import SHARED_DATA, reference_skip_reason
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DOG = SHARED / "data" / "micronet" / "dog.jpg"
+DOG = SHARED_DATA / "dog.jpg"
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
 
@@ -67,7 +66,7 @@ def test_decode_rejects_text_and_truncated_jpeg(tmp_path, backend):
             DecodeImage(backend=backend)(bad)
 
 
-@pytest.mark.skipif(not DOG.exists(), reason=f"shared test image {DOG} is absent")
+@pytest.mark.skipif(not DOG.exists(), reason=reference_skip_reason(DOG))
 def test_decode_dog_cv2_and_pil_agree():
     data = DOG.read_bytes()
     expected = cv2.imread(str(DOG))[:, :, ::-1]
@@ -268,7 +267,7 @@ def test_eval_pipeline_from_yaml(tmp_path):
     np.testing.assert_allclose(out, expected_eval(cv2.imread(str(tmp_path / "g.jpg"))), atol=1e-4)
 
 
-@pytest.mark.skipif(not DOG.exists(), reason=f"shared test image {DOG} is absent")
+@pytest.mark.skipif(not DOG.exists(), reason=reference_skip_reason(DOG))
 def test_eval_pipeline_on_dog():
     out = transform(DOG.read_bytes(), create_operators(yaml.safe_load(EVAL_OPS)))
     np.testing.assert_allclose(out, expected_eval(cv2.imread(str(DOG))), atol=1e-4)

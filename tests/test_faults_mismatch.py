@@ -75,7 +75,7 @@ def test_paddle_inference_rewrite_is_not_converted_to_onnx(exported):
 @pytest.mark.slow
 def test_preprocessing_of_another_size_than_the_export_is_refused(digits, exported, use_onnx, request):
     model_dir = request.getfixturevalue("converted") if use_onnx else exported
-    result = run("deploy/python/predict_cls.py", "-c", "deploy/configs/inference_quick_start.yaml",
+    result = run("deploy/python/predict_cls.py", "-c", "ppcls/configs/deploy/inference_quick_start.yaml",
                  "-o", f"Global.inference_model_dir={model_dir}", "-o", f"Global.use_onnx={use_onnx}",
                  "-o", f"Global.infer_imgs={digits}/samples/digit_7.png",
                  "-o", "PostProcess.Topk.class_id_map_file=" + str(digits / "label_list.txt"),

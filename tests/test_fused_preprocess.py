@@ -14,7 +14,7 @@ NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": MEAN, "std": STD, 
 EVAL_OPS = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
             {"ResizeImage": {"resize_short": 256}}, {"CropImage": {"size": 224}},
             NORMALIZE, {"ToCHWImage": None}]
-"""deploy/configs/inference_cls.yaml's PreProcess.transform_ops."""
+"""ppcls/configs/deploy/inference_cls.yaml's PreProcess.transform_ops."""
 TRAIN_OPS = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
              {"RandCropImage": {"size": 224}}, {"RandFlipImage": {"flip_code": 1}}, NORMALIZE]
 """The MicroNet recipe's training transform_ops (ppcls/configs/ImageNet/MicroNet/*.yaml)."""

@@ -4,11 +4,10 @@ Schedules: LR values at known steps from the formulas written out here. Optimize
 steps on a tiny Linear + BatchNorm1D model compared with NumPy updates written in this file
 (gradients are read from the parameters, so only the update rule is under test), including which
 parameters get no weight decay. Shared configs: each ``Optimizer`` section of
-``../shared/data/paddleclas_configs`` builds with its class and hyper-parameters.
+``$PPCLS_REFERENCE_DATA/paddleclas_configs`` builds with its class and hyper-parameters.
 """
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import paddle
@@ -17,8 +16,9 @@ import yaml
 
 from ppcls.optimizer import build_lr_scheduler, build_optimizer
 from ppcls.utils.errors import ConfigError
+from tests.conftest import REFERENCE_DATA, reference_skip_reason
 
-SHARED_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paddleclas_configs"
+SHARED_CONFIGS = REFERENCE_DATA / "paddleclas_configs"
 CONFIG_FILES = sorted(SHARED_CONFIGS.glob("**/*.yaml")) if SHARED_CONFIGS.is_dir() else []
 
 
@@ -404,7 +404,7 @@ OPTIMIZER_CLASSES = {"Momentum": paddle.optimizer.Momentum, "AdamW": paddle.opti
 @pytest.mark.parametrize("path", CONFIG_FILES or [None], ids=lambda p: p.stem if p else "absent")
 def test_shared_paddleclas_config_builds(path):
     if path is None:
-        pytest.skip(f"PaddleClas configs not found at {SHARED_CONFIGS}")
+        pytest.skip(reference_skip_reason(SHARED_CONFIGS))
     config = yaml.safe_load(path.read_text())
     section, epochs = config["Optimizer"], config["Global"]["epochs"]
     update_freq = config["Global"].get("update_freq", 1)

@@ -1,6 +1,6 @@
 """PaddleClas's own ImageNet configs train and evaluate here, with only the network swapped.
 
-Each config of ``../shared/data/paddleclas_configs`` (unchanged PaddleClas files) gets
+Each config of ``$PPCLS_REFERENCE_DATA/paddleclas_configs`` (unchanged PaddleClas files) gets
 ``Arch: {name: MicroNet_M0, class_num: 1000}`` and the overrides a user on this machine would
 pass (data paths, CPU, batch size, one epoch, ``-o AMP=None``); ``tools/train.py`` must train one
 epoch, evaluate, and save, exactly as PaddleClas would run the same file.

@@ -18,16 +18,14 @@ from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError
 from tests.conftest import ROOT
 
-DEPLOY_CONFIG = ROOT / "deploy" / "configs" / "inference_cls.yaml"
+DEPLOY_CONFIG = ROOT / "ppcls" / "configs" / "deploy" / "inference_cls.yaml"
 TRAIN_CONFIG = ROOT / "ppcls" / "configs" / "ImageNet" / "MicroNet" / "MicroNet_M0.yaml"
 LINE = re.compile(r"^(?P<name>.+):\tclass id\(s\): (?P<ids>\[[^\]]*\]), score\(s\): (?P<scores>\[[^\]]*\])")
 BROKEN = "0003_broken.jpg"
 
 
 def predict_cls():
-    if str(ROOT / "deploy" / "python") not in sys.path:
-        sys.path.insert(0, str(ROOT / "deploy" / "python"))
-    import predict_cls as module
+    from ppcls.tools import predict_cls as module
     return module
 
 

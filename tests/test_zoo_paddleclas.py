@@ -27,7 +27,7 @@ from ppcls.arch.complexity import count_madds, count_params
 from ppcls.utils import weights
 from ppcls.utils.errors import ConfigError, WeightsError
 from ppcls.utils.weights import load_weights
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA, reference_skip_reason
 
 ZOO_NAMES = sorted(name for name in MODELS.names() if MODELS.get(name).__module__.startswith("ppcls."))
 """Every architecture the project registers (tests may register models of their own)."""
@@ -117,7 +117,7 @@ def test_paddleclas_config_arch_builds_paddleclas_network(config, reference, tmp
     """PaddleClas's own configs' ``Arch`` sections build its network; ``pretrained: True`` takes
     its released file from the weights folder (here: the reference weights under that name)."""
     if not (PADDLECLAS_CONFIGS / config).is_file():
-        pytest.skip(f"PaddleClas configs not found at {PADDLECLAS_CONFIGS} (see ../shared/README.md)")
+        pytest.skip(reference_skip_reason(PADDLECLAS_CONFIGS))
     arch = yaml.safe_load((PADDLECLAS_CONFIGS / config).read_text())["Arch"]
     name = arch["name"]
     monkeypatch.setattr(weights, "WEIGHTS_HOME", str(tmp_path))

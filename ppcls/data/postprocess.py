@@ -5,13 +5,16 @@ import os
 import numpy as np
 
 from ppcls.utils.errors import ConfigError, UnknownKeyError
+from ppcls.utils.package_files import package_file
 from ppcls.utils.registry import Registry
 
 POSTPROCESS = Registry("postprocess")
 
 
 def load_class_id_map(path, delimiter=None):
-    """Read ``id name`` lines (the name may contain spaces) into ``{id: name}``."""
+    """Read ``id name`` lines (the name may contain spaces) into ``{id: name}``; a relative
+    ``ppcls/...`` path missing from the working directory is the installed package's file."""
+    path = package_file(path)
     if not os.path.isfile(path):
         raise ConfigError(f"class_id_map_file not found: {os.path.abspath(path)}")
     mapping = {}

@@ -20,6 +20,7 @@ import yaml
 
 from ppcls.utils import logger
 from ppcls.utils.errors import ConfigError, UnknownKeyError
+from ppcls.utils.package_files import config_file
 
 SECTIONS = ("Global", "AMP", "EMA", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric")
 GLOBAL_KEYS = ("checkpoints", "pretrained_model", "output_dir", "device",
@@ -86,20 +87,29 @@ _YAML_WORDS = {"null": None, "Null": None, "NULL": None, "~": None,
 """YAML's spellings of null and the booleans that are not Python literals, accepted in ``-o``."""
 
 
-def parse_args(description, argv=None):
-    """Parse the common tool flags: ``-c/--config`` (required) and repeatable ``-o/--override``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-c", "--config", required=True,
-                        help="path to a YAML config file")
+def parse_args(description, argv=None, prog=None, default_config=None):
+    """Parse the common tool flags: ``-c/--config`` (required unless ``default_config`` is given)
+    and repeatable ``-o/--override``; ``prog`` names the command in ``--help`` (default: the
+    script's name)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    default = f" (default: {default_config})" if default_config else ""
+    parser.add_argument("-c", "--config", required=default_config is None, default=default_config,
+                        help="a YAML config file, or a config shipped in ppcls/configs/ by its path "
+                             f"there (e.g. ImageNet/MicroNet/MicroNet_M3.yaml){default}")
     parser.add_argument("-o", "--override", action="append", default=[],
                         help="override a config value, e.g. -o Global.epochs=1; repeatable")
     return parser.parse_args(argv)
 
 
 def load_config(path):
-    """Read a YAML config file into plain dicts and lists; the top level must be a mapping."""
+    """Read a YAML config file into plain dicts and lists; the top level must be a mapping.
+
+    ``path`` is a file or a config shipped in the package (:func:`ppcls.utils.package_files.config_file`).
+    """
+    path = config_file(path)
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path} (neither a file nor a config shipped in "
+                          "ppcls/configs/)")
     try:
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)

@@ -1,19 +1,14 @@
-"""What every tool does first: find the repository, read the config, set up logging.
+"""What every training-config tool does first: read the config, set up logging.
 
 Only rank 0 logs below WARNING; set ``PPCLS_LOG_ALL_RANKS=1`` to see every rank's progress
 (each in its own ``workerlog.N`` under ``paddle.distributed.launch``).
 """
 import os
-import sys
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from ppcls.engine.setup import claim_run_dir, run_dir  # noqa: E402
-from ppcls.utils import logger  # noqa: E402
-from ppcls.utils.config import get_config, parse_args, print_config  # noqa: E402
-from ppcls.utils.errors import ConfigError  # noqa: E402
+from ppcls.engine.setup import claim_run_dir, run_dir
+from ppcls.utils import logger
+from ppcls.utils.config import get_config, parse_args, print_config
+from ppcls.utils.errors import ConfigError
 
 
 def _make_run_dir(config):
@@ -27,9 +22,10 @@ def _make_run_dir(config):
     return path
 
 
-def load(description, mode, log_name=None):
-    """Parse ``-c``/``-o``, load and check the config for ``mode``, start the logger."""
-    args = parse_args(description)
+def load(description, mode, log_name=None, argv=None, prog=None):
+    """Parse ``-c``/``-o`` from ``argv`` (default ``sys.argv[1:]``), load and check the config for
+    ``mode``, start the logger; ``prog`` names the command in ``--help``."""
+    args = parse_args(description, argv, prog)
     config = get_config(args.config, args.override, mode=mode)
     if mode == "train":
         claim_run_dir(config)
