@@ -29,6 +29,8 @@ from ppcls.utils.errors import ConfigError, WeightsError
 from ppcls.utils.weights import load_weights
 from tests.conftest import ROOT, SHARED_DATA, reference_skip_reason
 
+pytestmark = pytest.mark.slow  # a PaddleClas subprocess and a sweep over every registered name
+
 ZOO_NAMES = sorted(name for name in MODELS.names() if MODELS.get(name).__module__.startswith("ppcls."))
 """Every architecture the project registers (tests may register models of their own)."""
 
