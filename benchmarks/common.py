@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: the PaddleClas 2.6 peer, alternating timing, output.
 
 The peer is PaddleClas 2.6's ``ppcls/arch/backbone/model_zoo/micronet.py`` loaded by file path
-from a separate environment (``python3 -m venv /work/pcenv && /work/pcenv/bin/pip install
+from a separate environment (``python3 -m venv ~/pcenv && ~/pcenv/bin/pip install
 paddlepaddle==3.3.1 paddleclas==2.6.0``), so both networks run in the same process and the
 same loop. Its only package-relative import (the pretrained-weights loader) is stubbed.
 """
@@ -21,11 +21,12 @@ if ROOT not in sys.path:
 
 MODELS = ("MicroNet_M0", "MicroNet_M1", "MicroNet_M2", "MicroNet_M3")
 PEER_FILE = os.path.join("paddleclas", "ppcls", "arch", "backbone", "model_zoo", "micronet.py")
-PEER_SEARCH = ("/work/pcenv/lib/python3*/site-packages", os.path.expanduser("~/pcenv/lib/python3*/site-packages"))
+PEER_SEARCH = (os.path.join(os.path.dirname(ROOT), "pcenv", "lib", "python3*", "site-packages"),
+               os.path.expanduser("~/pcenv/lib/python3*/site-packages"))
 PEER_PREPROCESS = os.path.join("deploy", "python", "preprocess.py")
 """PaddleClas 2.6's image operators in its wheel (its ppcls/data is not shipped), beside ppcls/."""
-PEER_HINT = ("PaddleClas 2.6 not found: install it into a separate venv (python3 -m venv /work/pcenv && "
-             "/work/pcenv/bin/pip install paddlepaddle==3.3.1 paddleclas==2.6.0) or pass --paddleclas "
+PEER_HINT = ("PaddleClas 2.6 not found: install it into a separate venv (python3 -m venv ~/pcenv && "
+             "~/pcenv/bin/pip install paddlepaddle==3.3.1 paddleclas==2.6.0) or pass --paddleclas "
              "PATH/TO/micronet.py; measuring this project only")
 
 
