@@ -87,12 +87,7 @@ def apply_operation(name, img, magnitude, fill):
         return pil_ops.rotate(img, magnitude * random_sign(), pil_ops.NEAREST, fill)
     if name in ("color", "contrast", "sharpness", "brightness"):
         return pil_ops.enhance(name, img, 1 + magnitude * random_sign())
-    if name == "posterize":
-        return pil_ops.posterize(img, magnitude)
-    if name == "solarize":
-        return pil_ops.solarize(img, magnitude)
-    return {"autocontrast": pil_ops.autocontrast, "equalize": pil_ops.equalize,
-            "invert": pil_ops.invert}[name](img)
+    return pil_ops.apply_level_operation(name, img, magnitude)
 
 
 @OPERATORS.register

@@ -107,6 +107,16 @@ def invert(img):
     return ImageOps.invert(img)
 
 
+def apply_level_operation(name, img, magnitude):
+    """``posterize``/``solarize`` at ``magnitude``, or ``autocontrast``/``equalize``/``invert``,
+    the policy operations that take no direction or fill."""
+    if name == "posterize":
+        return posterize(img, magnitude)
+    if name == "solarize":
+        return solarize(img, magnitude)
+    return {"autocontrast": autocontrast, "equalize": equalize, "invert": invert}[name](img)
+
+
 def cutout_square(img, half, center_yx, fill):
     """Fill the square ``[cy - half, cy + half) x [cx - half, cx + half)`` (clipped) with ``fill``."""
     out = as_array(img)

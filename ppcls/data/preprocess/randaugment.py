@@ -78,12 +78,7 @@ class RandAugment(pil_ops.PILOperator):
             return pil_ops.rotate(img, magnitude * random_sign(), self.rotate_resample, self.fill)
         if name in _ENHANCEMENTS:
             return pil_ops.enhance(name, img, self.enhancement_factor(magnitude))
-        if name == "posterize":
-            return pil_ops.posterize(img, magnitude)
-        if name == "solarize":
-            return pil_ops.solarize(img, magnitude)
-        return {"autocontrast": pil_ops.autocontrast, "equalize": pil_ops.equalize,
-                "invert": pil_ops.invert}[name](img)
+        return pil_ops.apply_level_operation(name, img, magnitude)
 
     def apply(self, img):
         names = list(self.level_map)
