@@ -17,18 +17,10 @@ import yaml
 from ppcls.optimizer import build_lr_scheduler, build_optimizer
 from ppcls.utils.errors import ConfigError
 from tests.conftest import REFERENCE_DATA, reference_skip_reason
+from tests.test_optimizer_lr import _lrs
 
 SHARED_CONFIGS = REFERENCE_DATA / "paddleclas_configs"
 CONFIG_FILES = sorted(SHARED_CONFIGS.glob("**/*.yaml")) if SHARED_CONFIGS.is_dir() else []
-
-
-def _lrs(scheduler, count):
-    """LR used at updates 0..count-1 (stepping once per update)."""
-    values = []
-    for _ in range(count):
-        values.append(scheduler())
-        scheduler.step()
-    return values
 
 
 @pytest.fixture
